@@ -151,4 +151,79 @@ enum rump_null_op {
 	RUMP_NULL_OP_SLEEP = 3,   /* completes after arg[0] ns; result 0 */
 };
 
+/* ---- the disk service (rumpdisk) -------------------------------------- */
+
+/*
+ * After Mach's device interface: devices are listed and opened by name
+ * (wd0, wd0s1); an open device is a handle that ring requests name.
+ * Offsets and lengths are bytes, 64-bit; I/O must be aligned to the
+ * device's sector size and stay inside the device.
+ */
+enum rump_disk_msg {
+	RUMP_DISK_MSG_LIST = RUMP_MSG_SERVICE, /* reply: rump_disk_info[] */
+	RUMP_DISK_MSG_OPEN,       /* rump_disk_open -> rump_disk_open_reply */
+	RUMP_DISK_MSG_CLOSE,      /* uint64_t handle -> empty */
+	RUMP_DISK_MSG_STATUS,     /* name[RUMP_NAME_MAX] -> rump_disk_info */
+};
+
+#define RUMP_DISK_OPEN_READ  0x1
+#define RUMP_DISK_OPEN_WRITE 0x2 /* one writer, or any number of readers */
+
+struct rump_disk_open {
+	char name[RUMP_NAME_MAX];
+	uint32_t mode;            /* RUMP_DISK_OPEN_* */
+	uint32_t reserved;        /* 0 */
+};
+
+#define RUMP_DISK_INFO_READ_ONLY 0x1
+#define RUMP_DISK_INFO_PARTITION 0x2
+
+enum rump_disk_scheme { RUMP_DISK_SCHEME_NONE, RUMP_DISK_SCHEME_MBR,
+                        RUMP_DISK_SCHEME_GPT };
+
+struct rump_disk_info {
+	char name[RUMP_NAME_MAX];
+	char parent[RUMP_NAME_MAX]; /* "" for a whole disk */
+	uint64_t size;            /* bytes */
+	uint32_t sector_size;     /* bytes; I/O alignment */
+	uint32_t flags;           /* RUMP_DISK_INFO_* */
+	uint64_t part_start;      /* bytes from the start of the parent */
+	uint32_t part_index;      /* wd0s<index> */
+	uint8_t scheme;           /* enum rump_disk_scheme */
+	uint8_t mbr_type;
+	uint16_t reserved;
+	uint8_t gpt_type[16];
+	uint8_t gpt_guid[16];
+	char label[72];           /* GPT partition name, UTF-8 */
+};
+static_assert(sizeof(struct rump_disk_info) == 200, "wire size");
+
+struct rump_disk_open_reply {
+	uint64_t handle;
+	struct rump_disk_info info;
+};
+
+/* Ring requests: handle, offset, len, buf as in struct rump_sqe. */
+enum rump_disk_op {
+	RUMP_DISK_OP_READ = 1,    /* result: bytes read into buf */
+	RUMP_DISK_OP_WRITE = 2,   /* result: bytes written from buf */
+	RUMP_DISK_OP_FLUSH = 3,   /* result 0 once earlier writes are stable */
+	RUMP_DISK_OP_DISCARD = 4, /* the range may read back as anything */
+	RUMP_DISK_OP_WRITE_ZEROES = 5, /* the range reads back as zeroes */
+	RUMP_DISK_OP_BLOCK_STATUS = 6, /* buf gets rump_disk_extent[], at most
+	                                * len bytes of them; result: count */
+};
+
+#define RUMP_DISK_F_FUA 0x1 /* sqe.flags on WRITE: stable before done */
+
+#define RUMP_DISK_EXTENT_HOLE 0x1 /* not allocated */
+#define RUMP_DISK_EXTENT_ZERO 0x2 /* reads as zeroes */
+
+struct rump_disk_extent {
+	uint64_t length;
+	uint32_t flags;           /* RUMP_DISK_EXTENT_* */
+	uint32_t reserved;
+};
+static_assert(sizeof(struct rump_disk_extent) == 16, "wire size");
+
 #endif /* RUMP_PROTO_H */

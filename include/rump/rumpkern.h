@@ -138,6 +138,19 @@ struct rk_devops {
 	void (*destroy)(struct rk_device *dev);
 };
 
+/* Where a partition lies in its parent; see part_mbr and part_gpt. */
+enum rk_part_scheme { RK_PART_NONE, RK_PART_MBR, RK_PART_GPT };
+struct rk_partinfo {
+	enum rk_part_scheme scheme;
+	uint32_t index;          /* 1-based: wd0s1 is index 1 */
+	uint64_t start;          /* bytes from the start of the parent */
+	uint64_t length;         /* bytes */
+	uint8_t mbr_type;        /* MBR system id (0x83, 0x05, ...) */
+	uint8_t gpt_type[16];    /* GPT type GUID, as stored on disk */
+	uint8_t gpt_guid[16];    /* GPT unique partition GUID, as on disk */
+	char label[72];          /* GPT name as UTF-8, NUL-terminated */
+};
+
 struct rk_device_args {
 	const char *name;        /* "wd0", "wd0s1"; unique in the runtime */
 	const char *class;       /* "disk", "partition", "nic", ... */
@@ -147,6 +160,7 @@ struct rk_device_args {
 	uint64_t size;           /* bytes; 0 for devices without a size */
 	uint32_t block_size;     /* I/O must be aligned to this; 0 = none */
 	bool read_only;
+	const struct rk_partinfo *part; /* copied; NULL if not a partition */
 };
 
 /*
@@ -177,6 +191,8 @@ struct rk_runtime *rk_device_runtime(const struct rk_device *dev);
 uint64_t rk_device_size(const struct rk_device *dev);
 uint32_t rk_device_block_size(const struct rk_device *dev);
 bool rk_device_read_only(const struct rk_device *dev);
+/* NULL if the device is not a partition. */
+const struct rk_partinfo *rk_device_partinfo(const struct rk_device *dev);
 
 /* Opening checks the mode against read-only and calls ops->open. */
 int rk_device_open(struct rk_device *dev, unsigned mode);
@@ -189,6 +205,12 @@ void rk_device_close(struct rk_device *dev, unsigned mode);
 void rk_io_submit(struct rk_device *dev, struct rk_io *io);
 /* Completes io with result (bytes or -errno): counts it, calls done. */
 void rk_io_done(struct rk_io *io, int64_t result);
+/*
+ * Runs one request and waits for it, for set-up paths (reading a partition
+ * table); returns the request's result (bytes, or -errno).
+ */
+int64_t rk_io_sync(struct rk_device *dev, enum rk_io_op op, void *data,
+                   uint64_t len, uint64_t offset);
 
 /* ---- counters --------------------------------------------------------- */
 
