@@ -169,6 +169,16 @@ int rumpuser_bio_kick(struct rumpuser_bio *bio);
 int rumpuser_bio_sync(int fd, enum rumpuser_bio_op op, void *data,
                       size_t len, uint64_t offset, int64_t *donep);
 
+/*
+ * Allocation map (SEEK_DATA / SEEK_HOLE): *foundp gets the offset, at or
+ * after offset, where the next data (or hole) begins.  ENXIO when offset
+ * is at or past the end of the file, or (data) when only a hole follows.
+ * A host or file system that keeps no map reports everything as data.
+ */
+enum rumpuser_seek { RUMPUSER_SEEK_DATA, RUMPUSER_SEEK_HOLE };
+int rumpuser_seek(int fd, enum rumpuser_seek what, uint64_t offset,
+                  uint64_t *foundp);
+
 /* ---- shared memory and doorbells -------------------------------------- */
 
 /* An anonymous shared-memory object (memfd) of size bytes. */
