@@ -52,6 +52,14 @@ struct rump_service {
 	 * the session's thread; must not block for long.
 	 */
 	void (*submit)(struct rump_session *s, const struct rump_sqe *sqe);
+
+	/*
+	 * Optional.  The session ended (client gone, protocol error, server
+	 * destroyed): requests it still holds should be completed soon (their
+	 * completions are dropped); session_close follows after the last.
+	 * Runs on the session's thread, once, if session_open succeeded.
+	 */
+	void (*session_ended)(struct rump_session *s, void *sess_ctx);
 };
 
 struct rump_server_opts {
