@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,12 @@
 #define SETUP_TIMEOUT_MS 5000
 #define BYE_WAIT_MS 1000
 #define CQ_BATCH 32u
+/*
+ * Spinning checks the ring SPIN_ROUND times between looks at the clock and
+ * yields the CPU after each round: when the peer shares our CPU (more
+ * runnable threads than CPUs), spinning on would only delay it.
+ */
+#define SPIN_ROUND 32
 #define SLOT_NONE UINT32_MAX
 
 struct slot {
@@ -619,13 +626,14 @@ static bool spin_for_completion(struct rump_client *c, uint64_t deadline)
 	if (end > deadline)
 		end = deadline;
 	for (;;) {
-		for (int i = 0; i < 64; i++) {
+		for (int i = 0; i < SPIN_ROUND; i++) {
 			if (cq_pending(c))
 				return true;
 			rump_cpu_relax();
 		}
 		if (now_ns() >= end)
 			return false;
+		sched_yield();
 	}
 }
 
@@ -832,14 +840,14 @@ static void session_drop(struct rump_client *c)
 
 int rump_client_reconnect(struct rump_client *c, int timeout_ms)
 {
-	uint64_t deadline = now_ns() + (uint64_t)(timeout_ms > 0 ? timeout_ms
-	                                                         : 0) * 1000000u;
+	uint64_t wait_ms = timeout_ms > 0 ? (uint64_t)timeout_ms : 0;
+	uint64_t deadline = now_ns() + wait_ms * 1000000u;
 	unsigned backoff_ms = 1;
 	int err;
 
 	pthread_mutex_lock(&c->call_lock);
-	while (!reaper_enter(c, UINT64_MAX, NULL))
-		;
+	/* Waiting forever with no flag to watch, this always succeeds. */
+	reaper_enter(c, UINT64_MAX, NULL);
 	atomic_store(&c->broken, true);
 	session_drop(c);
 	if (c->rings)
@@ -857,7 +865,8 @@ int rump_client_reconnect(struct rump_client *c, int timeout_ms)
 			break;
 		}
 		if (now + backoff_ms * 1000000ull > deadline)
-			backoff_ms = (unsigned)((deadline - now) / 1000000u) + 1;
+			backoff_ms = 1 + (unsigned)((deadline - now) /
+			                            1000000u);
 		ts.tv_sec = backoff_ms / 1000;
 		ts.tv_nsec = (long)(backoff_ms % 1000) * 1000000;
 		nanosleep(&ts, NULL);

@@ -73,8 +73,8 @@ int rump_hello_reply_decode(const void *body, size_t len,
 	if (r.proto_version != RUMP_PROTO_VERSION)
 		return EPROTONOSUPPORT;
 	/* A server that cannot take a header-only message is broken. */
-	if (r.max_msg < sizeof(struct rump_msg_hdr) || r.max_msg > RUMP_MSG_MAX ||
-	    !name_ok(r.service_name))
+	if (r.max_msg < sizeof(struct rump_msg_hdr) ||
+	    r.max_msg > RUMP_MSG_MAX || !name_ok(r.service_name))
 		return EPROTO;
 	*out = r;
 	return 0;

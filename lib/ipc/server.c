@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,12 @@
 /* How long to nap when the client's full completion ring holds us up. */
 #define ADMISSION_NAP_MS 1
 #define SQ_BATCH 32u
+/*
+ * Spinning checks the ring SPIN_ROUND times between looks at the clock and
+ * yields the CPU after each round: when the peer shares our CPU (more
+ * runnable threads than CPUs), spinning on would only delay it.
+ */
+#define SPIN_ROUND 32
 
 struct rump_server {
 	const struct rump_service *svc;
@@ -472,7 +479,7 @@ static bool spin_for_requests(struct rump_session *s)
 		return false;
 	deadline = now_ns() + s->spin_ns;
 	for (;;) {
-		for (int i = 0; i < 64; i++) {
+		for (int i = 0; i < SPIN_ROUND; i++) {
 			if (rump_ring_ready(&s->sq) != 0) {
 				s->idle_spins = 0;
 				s->spin_ns = s->srv->spin_ns;
@@ -482,6 +489,7 @@ static bool spin_for_requests(struct rump_session *s)
 		}
 		if (now_ns() >= deadline)
 			break;
+		sched_yield();
 	}
 	if (++s->idle_spins >= 4 && s->spin_ns > MIN_SPIN_NS) {
 		s->spin_ns /= 2;

@@ -13,7 +13,7 @@
 
 enum {
 	TESTSVC_OP_HOLD = 10,         /* completes at the next RELEASE */
-	TESTSVC_OP_RELEASE = 11,      /* completes the held ones, newest first */
+	TESTSVC_OP_RELEASE = 11,      /* completes the held, newest first */
 	TESTSVC_MSG_RELEASE = RUMP_MSG_SERVICE + 10,
 	TESTSVC_MSG_PROTO = RUMP_MSG_SERVICE + 11, /* control returns EPROTO */
 };
