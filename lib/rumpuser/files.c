@@ -3,7 +3,9 @@
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "rumpuser_int.h"
@@ -65,8 +67,21 @@ rumpuser_close(int fd)
 static uint32_t
 direct_alignment(int fd, uint32_t logical_block)
 {
+	struct statfs sfs;
 #ifdef STATX_DIOALIGN
 	struct statx stx;
+#endif
+
+	/*
+	 * Memory-backed file systems accept O_DIRECT on recent kernels, but
+	 * there it is only a copy that io_uring hands to a kernel worker:
+	 * measured 86k IOPS against 566k for pread.  Report "no direct I/O"
+	 * so the drivers take the synchronous path.
+	 */
+	if (fstatfs(fd, &sfs) == 0 &&
+	    (sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC))
+		return 0;
+#ifdef STATX_DIOALIGN
 
 	if (statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 &&
 	    (stx.stx_mask & STATX_DIOALIGN) != 0) {
@@ -76,8 +91,6 @@ direct_alignment(int fd, uint32_t logical_block)
 		return stx.stx_dio_offset_align > stx.stx_dio_mem_align ?
 		       stx.stx_dio_offset_align : stx.stx_dio_mem_align;
 	}
-#else
-	(void)fd;
 #endif
 	return logical_block;
 }
