@@ -11,7 +11,7 @@ packages=(
 	# tests and fuzzing
 	libcmocka-dev clang libclang-rt-14-dev python3 procps psmisc util-linux
 	# disks: partitioning tools and real NBD peers
-	fdisk qemu-utils libnbd-bin nbdkit fio e2fsprogs
+	fdisk jq qemu-utils libnbd-bin nbdkit fio e2fsprogs
 )
 
 missing=()
