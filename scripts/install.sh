@@ -12,6 +12,8 @@ packages=(
 	libcmocka-dev clang libclang-rt-14-dev python3 procps psmisc util-linux
 	# disks: partitioning tools and real NBD peers
 	fdisk jq qemu-utils libnbd-bin nbdkit fio e2fsprogs
+	# file systems: libext2fs, FUSE, and the tools the tests compare with
+	libext2fs-dev libfuse3-dev fuse3 attr rsync
 )
 
 missing=()
@@ -20,8 +22,18 @@ for p in "${packages[@]}"; do
 		missing+=("$p")
 done
 
+# Drivers confined by rumpd run as this user (not nobody: nobody's other
+# processes must not reach the drivers' sockets).
+ensure_user() {
+	if ! getent passwd rumpd >/dev/null && [ "$(id -u)" -eq 0 ]; then
+		useradd --system --no-create-home --shell /usr/sbin/nologin rumpd
+		echo "install: created the system user rumpd"
+	fi
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
 	echo "install: all ${#packages[@]} packages present"
+	ensure_user
 	exit 0
 fi
 
@@ -34,3 +46,4 @@ echo "install: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}"
+ensure_user

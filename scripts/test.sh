@@ -9,7 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 builddir=build-test
-setup_args=(-Dtests=enabled -Dwerror=true)
+# Test builds carry the test-only fault triggers (see docs/rumpd.md).
+setup_args=(-Dtests=enabled -Dwerror=true -Dtest_triggers=true)
 case "${1:-}" in
 --sanitize)
 	builddir=build-asan

@@ -20,6 +20,7 @@
  * recovering), then the library's own, then done_lock (a leaf, taken by
  * completion callbacks).
  */
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -488,6 +489,23 @@ finish(struct disk_backend *db, struct nbd_io *io, int64_t result)
 	db->base.complete(db->base.complete_ctx, &io, 1);
 }
 
+/* Waits a little for the reaper to free ring slots. */
+static void
+wait_progress(struct disk_backend *db)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&db->done_lock);
+	pthread_cond_timedwait(&db->progress, &db->done_lock, &ts);
+	pthread_mutex_unlock(&db->done_lock);
+}
+
 /*
  * Submits io's current step; under rw (either side).  The ring may be full
  * for a moment: wait for the reaper, or reap when we are the reaper.
@@ -507,21 +525,12 @@ submit_locked(struct disk_backend *db, struct nbd_io *io, bool reaper)
 	dio->io = io;
 	while ((err = rump_client_submit(db->client, &dio->rq)) == EAGAIN) {
 		if (reaper) {
+			/* Nobody else reaps: make room ourselves. */
 			if (rump_client_reap(db->client, 1000000) < 0)
 				break;
-			continue;
+		} else {
+			wait_progress(db);
 		}
-		struct timespec ts;
-
-		pthread_mutex_lock(&db->done_lock);
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		pthread_cond_timedwait(&db->progress, &db->done_lock, &ts);
-		pthread_mutex_unlock(&db->done_lock);
 	}
 	if (err == EAGAIN || err == ECONNRESET)
 		park(db, io);

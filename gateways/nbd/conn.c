@@ -684,11 +684,19 @@ conn_transmit(struct conn *c)
 
 /* ---- life cycle -------------------------------------------------------- */
 
+/* Lets go of the export: the last use of the backend. */
 static void
-conn_free(struct conn *c)
+conn_close_export(struct conn *c)
 {
 	if (c->export != NULL)
 		c->ops->close(c->export);
+	c->export = NULL;
+}
+
+static void
+conn_free(struct conn *c)
+{
+	conn_close_export(c);
 	if (c->fd >= 0)
 		close(c->fd);
 	pthread_cond_destroy(&c->out_cv);
@@ -770,6 +778,12 @@ reader_main(void *arg)
 	pthread_mutex_unlock(&c->lock);
 	pthread_join(c->writer, NULL);
 out:
+	/*
+	 * The backend goes first: once unlinked, gateway_shutdown() may
+	 * return and the backend be destroyed.  The socket stays open until
+	 * then, as gateway_shutdown() may still shut it down.
+	 */
+	conn_close_export(c);
 	conn_unlink(c);
 	conn_free(c);
 	return NULL;

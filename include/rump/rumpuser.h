@@ -117,7 +117,8 @@ struct rumpuser_fileinfo {
 	enum rumpuser_ftype type;
 	uint64_t size;              /* bytes */
 	uint32_t logical_block;     /* smallest addressable unit (512 for files) */
-	uint32_t direct_align;      /* alignment O_DIRECT needs, 0 if unknown */
+	uint32_t direct_align;      /* alignment O_DIRECT needs; 0: no direct
+	                             * I/O, or none worth it (tmpfs) */
 	int read_only;              /* the fd was opened read-only */
 };
 int rumpuser_getfileinfo(int fd, struct rumpuser_fileinfo *info);
@@ -191,5 +192,62 @@ int rumpuser_doorbell_create(int *fdp);
 int rumpuser_doorbell_ring(int fd);
 /* Waits at most timeout_ns (UINT64_MAX: forever); 0 or ETIMEDOUT. */
 int rumpuser_doorbell_wait(int fd, uint64_t timeout_ns);
+
+/* ---- network interfaces (packet I/O) ---------------------------------- */
+
+/*
+ * Frames move through a descriptor: a TAP device, an AF_PACKET socket
+ * bound to a host interface, or a TAP descriptor handed in already open.
+ * All are non-blocking; rumpuser_nic_wait() sleeps until one has a frame.
+ */
+#define RUMPUSER_IFNAME_MAX 16 /* the host's interface names, NUL included */
+
+/* A TAP device (Ethernet frames, no packet-info header).  ifname "" lets
+ * the host choose; name (RUMPUSER_IFNAME_MAX bytes) gets the name used. */
+int rumpuser_nic_tap_open(const char *ifname, char *name, int *fdp);
+/* An AF_PACKET socket on host interface ifname that receives every frame
+ * arriving there except those it sent itself. */
+int rumpuser_nic_packet_open(const char *ifname, int *fdp);
+/* A descriptor handed in (by number): checks it is a TAP device or a
+ * packet socket and makes it non-blocking.  name gets its interface. */
+int rumpuser_nic_adopt(int fd, char *name);
+/* The MTU and the MAC address of host interface ifname. */
+int rumpuser_nic_host_info(const char *ifname, unsigned *mtup,
+                           uint8_t mac[6]);
+
+/* One frame into buf; EAGAIN when none waits.  A frame of cap bytes or
+ * more is dropped and reported as EMSGSIZE: make cap one byte larger than
+ * the largest frame to accept. */
+int rumpuser_nic_recv(int fd, void *buf, size_t cap, size_t *lenp);
+
+struct rumpuser_iov {
+	const void *base;
+	size_t len;
+};
+/* One frame gathered from iov[0..n); EAGAIN when the host queue is full. */
+int rumpuser_nic_send(int fd, const struct rumpuser_iov *iov, unsigned n);
+/*
+ * Sleeps until fd has a frame, the doorbell stop_fd (-1: none) rings, or
+ * timeout_ns passes (UINT64_MAX: never).  *readyp is 1 when fd is
+ * readable.  A ring of stop_fd is consumed.
+ */
+int rumpuser_nic_wait(int fd, int stop_fd, uint64_t timeout_ns, int *readyp);
+
+/* ---- shared files and futexes (for buses many processes map) ---------- */
+
+/* Sets the size of an open file (grows with zeroes). */
+int rumpuser_file_resize(int fd, uint64_t size);
+/* Sleeps while *word == expected, at most timeout_ns; 0, ETIMEDOUT, or
+ * EAGAIN when *word had changed.  word may be in memory shared between
+ * processes. */
+int rumpuser_futex_wait(uint32_t *word, uint32_t expected,
+                        uint64_t timeout_ns);
+/* Wakes up to n sleepers on word (INT32_MAX: all). */
+int rumpuser_futex_wake(uint32_t *word, int n);
+
+/* This process's id, and whether process pid still exists (for members
+ * of a shared bus to notice one that died). */
+uint32_t rumpuser_proc_self(void);
+int rumpuser_proc_alive(uint32_t pid);
 
 #endif /* RUMP_RUMPUSER_H */

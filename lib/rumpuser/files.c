@@ -1,6 +1,7 @@
 /* Opening files and block devices, and asking what they are. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <linux/magic.h>
@@ -65,7 +66,7 @@ rumpuser_close(int fd)
  * every file system and device honours.
  */
 static uint32_t
-direct_alignment(int fd, uint32_t logical_block)
+direct_alignment(int fd, bool regular, uint32_t logical_block)
 {
 	struct statfs sfs;
 #ifdef STATX_DIOALIGN
@@ -76,9 +77,10 @@ direct_alignment(int fd, uint32_t logical_block)
 	 * Memory-backed file systems accept O_DIRECT on recent kernels, but
 	 * there it is only a copy that io_uring hands to a kernel worker:
 	 * measured 86k IOPS against 566k for pread.  Report "no direct I/O"
-	 * so the drivers take the synchronous path.
+	 * so the drivers take the synchronous path.  (A block device's node
+	 * lives on devtmpfs, which says nothing of the device.)
 	 */
-	if (fstatfs(fd, &sfs) == 0 &&
+	if (regular && fstatfs(fd, &sfs) == 0 &&
 	    (sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC))
 		return 0;
 #ifdef STATX_DIOALIGN
@@ -130,6 +132,7 @@ rumpuser_getfileinfo(int fd, struct rumpuser_fileinfo *info)
 		info->logical_block = 1;
 		return 0;
 	}
-	info->direct_align = direct_alignment(fd, info->logical_block);
+	info->direct_align = direct_alignment(fd, S_ISREG(st.st_mode),
+	                                      info->logical_block);
 	return 0;
 }

@@ -3,9 +3,10 @@
  *
  *   rumpnull [--socket PATH] [--pidfile PATH]
  *
- * Started by rumpd it inherits, as the supervisor protocol says, a control
- * socket (RUMPD_CONTROL_FD) on which it reports "READY <boot id>" once it
- * listens, and possibly the listening socket itself (RUMPD_LISTEN_FD).
+ * Started by rumpd it follows the supervisor contract (rump/supervised.h,
+ * docs/rumpd.md): it confines itself once set up, reports READY on
+ * RUMPD_CONTROL_FD and answers the heartbeat; the listening socket may be
+ * the supervisor's (RUMPD_LISTEN_FD).
  * SIGTERM or SIGINT stops it cleanly.
  */
 #include <errno.h>
@@ -25,6 +26,7 @@
 #include "rump/ipc.h"
 #include "rump/rumpkern.h"
 #include "rump/server.h"
+#include "rump/supervised.h"
 
 #include "null_service.h"
 
@@ -203,16 +205,16 @@ signal_waiter_main(void *arg)
 	return NULL;
 }
 
+/* What rumpd shows as this driver's work; the null service moves no data
+ * that counts as bytes. */
 static void
-report_ready(struct rk_runtime *rt, int control_fd, uint64_t boot_id)
+count_requests(void *ctx, struct rump_supervised_counters *out)
 {
-	char line[64];
-	int n;
+	struct rump_server_stats st;
 
-	n = snprintf(line, sizeof(line), "READY %016" PRIx64 "\n", boot_id);
-	if (send(control_fd, line, (size_t)n, MSG_NOSIGNAL) != n)
-		rk_warn(rt, "cannot report READY to the supervisor: %s",
-		        strerror(errno));
+	rump_server_stats(ctx, &st);
+	out->requests = st.requests + st.control_msgs;
+	out->bytes = 0;
 }
 
 int
@@ -225,8 +227,9 @@ main(int argc, char **argv)
 	struct rk_runtime *rt = NULL;
 	struct null_service *ns = NULL;
 	struct rump_server *server = NULL;
+	struct rump_supervised *sup = NULL;
 	char path[PATH_MAX];
-	int control_fd, listen_fd, error, status;
+	int listen_fd, error, status;
 	bool help, own_socket = false, own_pidfile = false;
 
 	if ((status = parse_options(argc, argv, &opts, &help)) != 0)
@@ -257,8 +260,10 @@ main(int argc, char **argv)
 		goto out;
 	}
 
-	if ((error = inherited_socket("RUMPD_CONTROL_FD", &control_fd)) != 0)
-		rk_warn(rt, "ignoring RUMPD_CONTROL_FD: %s", strerror(error));
+	if ((error = rump_supervised_open("rumpnull", &sup)) != 0) {
+		rk_err(rt, "bad RUMPD_CONTROL_FD: %s", strerror(error));
+		goto out;
+	}
 	error = open_listener(rt, &opts, path, sizeof(path), &listen_fd,
 	                      &own_socket);
 	if (error)
@@ -293,21 +298,28 @@ main(int argc, char **argv)
 		goto out;
 	}
 
+	/* Everything is open: from here on it needs no privilege. */
+	if ((error = rump_supervised_confine(sup, RUMP_CONFINE_NULL)) != 0)
+		goto stop_waiter;
 	rk_info(rt, "serving null on %s, boot id %016" PRIx64, path,
 	        sopts.boot_id);
-	if (control_fd >= 0)
-		report_ready(rt, control_fd, sopts.boot_id);
+	if ((error = rump_supervised_ready(sup, sopts.boot_id,
+	                                   count_requests, server)) != 0)
+		rk_warn(rt, "cannot report READY to the supervisor: %s",
+		        strerror(error));
 
 	error = rump_server_run(server);
 	if (error)
 		rk_err(rt, "server failed: %s", strerror(error));
 	else
 		status = 0;
+stop_waiter:
 	/* Wakes the waiter if the server stopped on its own. */
 	pthread_kill(waiter.thread, SIGUSR1);
 	pthread_join(waiter.thread, NULL);
 
 out:
+	rump_supervised_close(sup);
 	if (ns != NULL)
 		null_service_shutdown(ns);
 	if (server != NULL)

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# The main job: rumpd starts rumpnull, shows it works, supervises it.
+# The main job: rumpd with its built-in configuration starts rumpnull (and
+# every other driver that is built), shows it works, supervises it.
 RUMPD_TEST_TIMEOUT=120
 source "$(dirname "$0")/lib.sh"
+# The default disk image is made here, not in the system's state folder.
+export RUMPD_STATE_DIR=$RUMPD_DIR/state
 # rumpd finds rumpnull next to itself through /proc/self/exe.
 requires test -r /proc/self/exe
 
@@ -9,13 +12,13 @@ requires test -r /proc/self/exe
 "$RUMPD" --once > once.out 2>&1 ||
 	{ cat once.out; fail "rumpd --once failed"; }
 cat once.out
-ready='rumpnull \(pid [0-9]+\) is ready: boot id [0-9a-f]{16}, listening on '
+ready='null \(pid [0-9]+\) is ready: boot id [0-9a-f]{16}, listening on '
 grep -Eq "$ready$RUMPD_DIR/null.sock" once.out ||
 	fail "rumpd did not report a ready rumpnull"
 grep -Eq '1000 round trips: control NULL p50 [0-9.]+ us' once.out ||
 	fail "rumpd did not ping rumpnull"
-pid=$(sed -n 's/.*rumpnull (pid \([0-9]*\)) is ready.*/\1/p' once.out)
-grep -q "rumpnull (pid $pid) stopped: exited with status 0" once.out ||
+pid=$(sed -n 's/.*: null (pid \([0-9]*\)) is ready.*/\1/p' once.out)
+grep -q "null (pid $pid) stopped: exited with status 0" once.out ||
 	fail "rumpnull did not exit cleanly"
 kill -0 "$pid" 2>/dev/null && fail "rumpnull $pid outlived rumpd --once"
 [ -e "$RUMPD_DIR/null.sock" ] && fail "rumpnull left its socket behind"
@@ -25,7 +28,7 @@ kill -0 "$pid" 2>/dev/null && fail "rumpnull $pid outlived rumpd --once"
 rumpd=$!
 kill_at_exit "$rumpd"
 wait_for_line 10 run.out 'supervising'
-first=$(sed -n 's/.*rumpnull (pid \([0-9]*\)) is ready.*/\1/p' run.out)
+first=$(sed -n 's/.*: null (pid \([0-9]*\)) is ready.*/\1/p' run.out)
 # A client of the supervised server rides through the restart: the
 # listening socket is rumpd's, so it never goes away.
 "$NULLCLIENT" reconnect -n 500 -r 1 -t 60 null > client.out &
@@ -33,19 +36,22 @@ client=$!
 kill_at_exit "$client"
 wait_for_line 10 client.out '^RUNNING$'
 kill -KILL "$first"
-wait_for_line 10 run.out 'rumpnull restarted'
-grep -q "rumpnull (pid $first) was killed by SIGKILL" run.out ||
+wait_for_line 10 run.out 'null serves again'
+grep -q "null (pid $first) was killed by SIGKILL" run.out ||
 	fail "rumpd did not say why rumpnull died"
-second=$(sed -n 's/.*rumpnull (pid \([0-9]*\)) is ready.*/\1/p' run.out |
+second=$(sed -n 's/.*: null (pid \([0-9]*\)) is ready.*/\1/p' run.out |
          tail -n 1)
 [ "$second" != "$first" ] || fail "no new rumpnull process"
 "$RUMPCTL" ping null -n 100
+"$RUMPCTL" status
+[ "$("$RUMPCTL" status -p | awk '$1 == "null" { print $5 }')" = restarts=1 ] ||
+	fail "rumpctl status does not show the restart"
 wait "$client" || { cat client.out; fail "the client did not ride through"; }
 cat client.out
 kill -TERM "$rumpd"
 wait "$rumpd" || { cat run.out; fail "rumpd did not exit 0 on SIGTERM"; }
 cat run.out
-grep -q "rumpnull (pid $second) stopped: exited with status 0" run.out ||
+grep -q "null (pid $second) stopped: exited with status 0" run.out ||
 	fail "rumpnull did not exit cleanly"
 kill -0 "$second" 2>/dev/null && fail "rumpnull $second outlived rumpd"
 
@@ -54,7 +60,7 @@ kill -0 "$second" 2>/dev/null && fail "rumpnull $second outlived rumpd"
 rumpd=$!
 kill_at_exit "$rumpd"
 wait_for_line 10 orphan.out 'supervising'
-child=$(sed -n 's/.*rumpnull (pid \([0-9]*\)) is ready.*/\1/p' orphan.out)
+child=$(sed -n 's/.*: null (pid \([0-9]*\)) is ready.*/\1/p' orphan.out)
 kill -KILL "$rumpd"
 { wait "$rumpd"; } 2>/dev/null || :
 child_gone() { ! kill -0 "$child" 2>/dev/null; }

@@ -50,4 +50,17 @@ int rumpctl_cmd_ping(struct rumpctl *ctl, int argc, char **argv);
 int rumpctl_cmd_echo(struct rumpctl *ctl, int argc, char **argv);
 int rumpctl_cmd_info(struct rumpctl *ctl, int argc, char **argv);
 
+/* cmd_disk.c */
+int rumpctl_cmd_disk(struct rumpctl *ctl, int argc, char **argv);
+
+/* cmd_net.c */
+int rumpctl_cmd_net(struct rumpctl *ctl, int argc, char **argv);
+
+/* cmd_sup.c: rumpd's control socket */
+int rumpctl_cmd_status(struct rumpctl *ctl, int argc, char **argv);
+int rumpctl_cmd_change(struct rumpctl *ctl, int argc, char **argv);
+int rumpctl_cmd_devices(struct rumpctl *ctl, int argc, char **argv);
+int rumpctl_cmd_logs(struct rumpctl *ctl, int argc, char **argv);
+int rumpctl_cmd_trigger(struct rumpctl *ctl, int argc, char **argv);
+
 #endif /* RUMPCTL_H */

@@ -1,7 +1,14 @@
 /*
  * libFuzzer harness for the NBD gateway's protocol engine: the input is
  * what a client sends (client flags, options, then requests), fed to the
- * same functions rumpnbd runs, with a few fake exports.  Besides memory
+ * same functions rumpnbd runs, with a few fake exports.
+ *
+ * Each option and request is preceded by a control byte: with its top bit
+ * clear the harness supplies the magic number (so the fuzzer need not
+ * find it to get past it), and with bit 6 set the option's length is cut
+ * to what the input holds.  With the top bit set the header is taken raw.
+ *
+ * Besides memory
  * errors it checks what the engine promises: option replies are well
  * framed and fit their buffer, a request that passes the checks lies
  * inside the export, and block status replies cover (part of) the range
@@ -114,6 +121,35 @@ check_replies(const struct nbd_obuf *out, bool export_name)
 	}
 }
 
+/*
+ * A header of len bytes after a control byte: raw from the input, or the
+ * magic (magic_len bytes, big-endian) followed by the rest from the input.
+ */
+static bool
+take_header(const uint8_t **data, size_t *size, uint8_t *hdr, size_t len,
+            uint64_t magic, size_t magic_len, uint8_t *ctl)
+{
+	size_t from_input = len;
+
+	if (*size < 1)
+		return false;
+	*ctl = **data;
+	(*data)++;
+	(*size)--;
+	if (!(*ctl & 0x80)) {
+		uint64_t be = htobe64(magic);
+
+		memcpy(hdr, (uint8_t *)&be + 8 - magic_len, magic_len);
+		from_input = len - magic_len;
+	}
+	if (*size < from_input)
+		return false;
+	memcpy(hdr + (len - from_input), *data, from_input);
+	*data += from_input;
+	*size -= from_input;
+	return true;
+}
+
 static void
 run_requests(const struct nbd_neg *neg, const uint8_t *data, size_t size)
 {
@@ -127,16 +163,17 @@ run_requests(const struct nbd_neg *neg, const uint8_t *data, size_t size)
 	uint8_t ext[BS_EXTENTS * sizeof(struct nbd_extent)];
 	uint8_t hdr[32];
 
-	while (size >= NBD_REQUEST_LEN) {
+	for (;;) {
+		uint8_t raw[NBD_REQUEST_LEN], ctl;
 		struct nbd_request rq;
 		uint32_t payload, n, nd, i;
 		uint64_t total = 0;
 		int v;
 
-		if (nbd_request_decode(data, &rq) != 0)
+		if (!take_header(&data, &size, raw, NBD_REQUEST_LEN,
+		                 NBD_REQUEST_MAGIC, 4, &ctl) ||
+		    nbd_request_decode(raw, &rq) != 0)
 			return;
-		data += NBD_REQUEST_LEN;
-		size -= NBD_REQUEST_LEN;
 		v = nbd_request_check(&p, &rq, &payload);
 		if (v == NBD_CHECK_FATAL)
 			return;
@@ -205,13 +242,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (nopt = 0; nopt < 64; nopt++) {
 		struct nbd_obuf out = { .p = reply, .cap = sizeof(reply) };
 		enum nbd_neg_action act;
+		uint8_t hdr[NBD_OPT_HDR_LEN], ctl;
 		uint32_t opt, len;
 
-		if (size < NBD_OPT_HDR_LEN ||
-		    nbd_option_header(data, &opt, &len) != 0)
+		if (!take_header(&data, &size, hdr, NBD_OPT_HDR_LEN,
+		                 NBD_OPTS_MAGIC, 8, &ctl) ||
+		    nbd_option_header(hdr, &opt, &len) != 0)
 			return 0;
-		data += NBD_OPT_HDR_LEN;
-		size -= NBD_OPT_HDR_LEN;
+		if ((ctl & 0x40) && len > size)
+			len = (uint32_t)size;
 		if (len > NBD_OPT_DATA_MAX) {
 			nbd_option_too_big(opt, &out);
 			check_replies(&out, false);

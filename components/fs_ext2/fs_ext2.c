@@ -1,0 +1,1149 @@
+/*
+ * fs_ext2: mounting, handles, attributes, file data, xattrs.  Directory
+ * operations are in fs_dir.c.  See fs_ext2.h for the rules.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "rump/rumpuser.h"
+
+#include "fs_int.h"
+
+/* ---- errors ------------------------------------------------------------ */
+
+int
+fs_ext2_errno(long code)
+{
+	if (code == 0)
+		return 0;
+	/* libext2fs passes system errors through as errno values. */
+	if (code > 0 && code < 4096)
+		return (int)code;
+	switch (code) {
+	case EXT2_ET_NO_MEMORY:
+	case EXT2_ET_TDB_ERR_OOM:
+		return ENOMEM;
+	case EXT2_ET_DIR_NO_SPACE:
+	case EXT2_ET_BLOCK_ALLOC_FAIL:
+	case EXT2_ET_INODE_ALLOC_FAIL:
+	case EXT2_ET_EA_NO_SPACE:
+	case EXT2_ET_INLINE_DATA_NO_SPACE:
+	case EXT2_ET_EXTENT_NO_SPACE:
+	case EXT2_ET_DIR_NO_SPACE_FOR_CSUM:
+	case EXT2_ET_TOO_MANY_INODES:
+		return ENOSPC;
+	case EXT2_ET_RO_FILSYS:
+	case EXT2_ET_FILE_RO:
+		return EROFS;
+	case EXT2_ET_FILE_NOT_FOUND:
+		return ENOENT;
+	case EXT2_ET_DIR_EXISTS:
+	case EXT2_ET_FILE_EXISTS:
+		return EEXIST;
+	case EXT2_ET_NO_DIRECTORY:
+		return ENOTDIR;
+	case EXT2_ET_EA_KEY_NOT_FOUND:
+		return ENODATA;
+	case EXT2_ET_FILE_TOO_BIG:
+		return EFBIG;
+	case EXT2_ET_SYMLINK_LOOP:
+		return ELOOP;
+	case EXT2_ET_TOO_MANY_REFS:
+		return EMLINK;
+	case EXT2_ET_INVALID_ARGUMENT:
+	case EXT2_ET_EA_BAD_NAME_LEN:
+		return EINVAL;
+	case EXT2_ET_EA_BAD_VALUE_SIZE:
+		return E2BIG;
+	case EXT2_ET_UNIMPLEMENTED:
+	case EXT2_ET_OP_NOT_SUPPORTED:
+	case EXT2_ET_EXTENT_NOT_SUPPORTED:
+		return EOPNOTSUPP;
+	default:
+		/* Checksums, bad magic, corrupt trees and directories, short
+		 * reads: the image is damaged here. */
+		return EIO;
+	}
+}
+
+#define E(code) fs_ext2_errno(code)
+
+/* ---- small helpers ----------------------------------------------------- */
+
+static void
+now_ts(struct rump_timespec *ts)
+{
+	uint64_t ns = 0;
+
+	rumpuser_clock_gettime(RUMPUSER_CLOCK_WALL, &ns);
+	ts->sec = (int64_t)(ns / 1000000000u);
+	ts->nsec = (uint32_t)(ns % 1000000000u);
+	ts->reserved = 0;
+}
+
+/* True if the inode's extra space reaches the end of a field at offset
+ * off (4 bytes) of struct ext2_inode_large. */
+static bool
+has_extra(const struct fs_ext2 *m, const struct ext2_inode_large *in,
+          size_t off)
+{
+	size_t isz = EXT2_INODE_SIZE(m->fs->super);
+
+	return isz > EXT2_GOOD_OLD_INODE_SIZE &&
+	       EXT2_GOOD_OLD_INODE_SIZE + (size_t)in->i_extra_isize >=
+	       off + 4;
+}
+
+/* The extra word: 2 bits extending the seconds past 2038, 30 bits of
+ * nanoseconds. */
+static void
+decode_time(uint32_t lo, const uint32_t *extra, struct rump_timespec *ts)
+{
+	ts->sec = (int32_t)lo;
+	ts->nsec = 0;
+	ts->reserved = 0;
+	if (extra != NULL) {
+		ts->sec += (int64_t)(*extra & 3) << 32;
+		ts->nsec = *extra >> 2;
+		if (ts->nsec >= 1000000000u)
+			ts->nsec = 0;
+	}
+}
+
+static void
+encode_time(const struct rump_timespec *ts, uint32_t *lo, uint32_t *extra)
+{
+	*lo = (uint32_t)ts->sec;
+	if (extra != NULL)
+		*extra = (uint32_t)(((ts->sec - (int32_t)*lo) >> 32) & 3) |
+		         (ts->nsec << 2);
+}
+
+#define XFIELD(m, in, f)                                                    \
+	(has_extra((m), (in), offsetof(struct ext2_inode_large, f))        \
+	 ? &(in)->f : NULL)
+
+void
+fs_set_time(struct fs_ext2 *m, struct ext2_inode_large *in, int which,
+            const struct rump_timespec *ts)
+{
+	switch (which) {
+	case FS_ATIME:
+		encode_time(ts, &in->i_atime, XFIELD(m, in, i_atime_extra));
+		break;
+	case FS_MTIME:
+		encode_time(ts, &in->i_mtime, XFIELD(m, in, i_mtime_extra));
+		break;
+	case FS_CTIME:
+		encode_time(ts, &in->i_ctime, XFIELD(m, in, i_ctime_extra));
+		break;
+	}
+}
+
+void
+fs_touch(struct fs_ext2 *m, struct ext2_inode_large *in, unsigned what)
+{
+	struct rump_timespec now;
+
+	now_ts(&now);
+	if (what & FS_TOUCH_ATIME)
+		fs_set_time(m, in, FS_ATIME, &now);
+	if (what & FS_TOUCH_MTIME)
+		fs_set_time(m, in, FS_MTIME, &now);
+	if (what & FS_TOUCH_CTIME)
+		fs_set_time(m, in, FS_CTIME, &now);
+}
+
+uint32_t
+fs_inode_uid(const struct ext2_inode_large *in)
+{
+	return in->i_uid | (uint32_t)in->osd2.linux2.l_i_uid_high << 16;
+}
+
+uint32_t
+fs_inode_gid(const struct ext2_inode_large *in)
+{
+	return in->i_gid | (uint32_t)in->osd2.linux2.l_i_gid_high << 16;
+}
+
+void
+fs_inode_set_owner(struct ext2_inode_large *in, uint32_t uid, uint32_t gid)
+{
+	in->i_uid = (uint16_t)uid;
+	in->osd2.linux2.l_i_uid_high = (uint16_t)(uid >> 16);
+	in->i_gid = (uint16_t)gid;
+	in->osd2.linux2.l_i_gid_high = (uint16_t)(gid >> 16);
+}
+
+/* Device numbers as Linux keeps them in i_block: the old 8:8 form in
+ * word 0 when it fits, else the new 12:20 form in word 1. */
+static uint64_t
+decode_rdev(const struct ext2_inode_large *in)
+{
+	uint32_t old = in->i_block[0], nw = in->i_block[1], major, minor;
+
+	if (old != 0) {
+		major = (old >> 8) & 0xff;
+		minor = old & 0xff;
+	} else {
+		major = (nw & 0xfff00) >> 8;
+		minor = (nw & 0xff) | ((nw >> 12) & 0xfff00);
+	}
+	return ((uint64_t)major << 32) | minor;
+}
+
+/* rdev as makedev() builds it on Linux/glibc. */
+static void
+split_rdev(uint64_t rdev, uint32_t *major, uint32_t *minor)
+{
+	*major = (uint32_t)(((rdev >> 32) & 0xfffff000u) |
+	                    ((rdev >> 8) & 0x00000fffu));
+	*minor = (uint32_t)(((rdev >> 12) & 0xffffff00u) |
+	                    (rdev & 0x000000ffu));
+}
+
+static uint64_t
+glibc_makedev(uint32_t major, uint32_t minor)
+{
+	return ((uint64_t)(major & 0x00000fffu) << 8) |
+	       ((uint64_t)(major & 0xfffff000u) << 32) |
+	       (uint64_t)(minor & 0x000000ffu) |
+	       ((uint64_t)(minor & 0xffffff00u) << 12);
+}
+
+int
+fs_encode_rdev(struct ext2_inode_large *in, uint64_t rdev)
+{
+	uint32_t major, minor;
+
+	split_rdev(rdev, &major, &minor);
+	if (major > 0xfff || minor > 0xfffff)
+		return EINVAL;
+	memset(in->i_block, 0, sizeof(in->i_block));
+	if (major < 256 && minor < 256)
+		in->i_block[0] = major << 8 | minor;
+	else
+		in->i_block[1] = (minor & 0xff) | (major << 8) |
+		                 ((minor & ~0xffu) << 12);
+	return 0;
+}
+
+int
+fs_read_inode(struct fs_ext2 *m, ext2_ino_t ino, struct ext2_inode_large *in)
+{
+	memset(in, 0, sizeof(*in));
+	return E(ext2fs_read_inode_full(m->fs, ino, (struct ext2_inode *)in,
+	                                sizeof(*in)));
+}
+
+int
+fs_write_inode(struct fs_ext2 *m, ext2_ino_t ino, struct ext2_inode_large *in)
+{
+	return E(ext2fs_write_inode_full(m->fs, ino, (struct ext2_inode *)in,
+	                                 sizeof(*in)));
+}
+
+static bool
+ino_in_range(const struct fs_ext2 *m, uint64_t ino)
+{
+	return ino == EXT2_ROOT_INO ||
+	       (ino >= EXT2_FIRST_INO(m->fs->super) &&
+	        ino <= m->fs->super->s_inodes_count);
+}
+
+/* An inode number found on disk (a directory entry): must be in range. */
+int
+fs_get_ino(struct fs_ext2 *m, ext2_ino_t ino, struct ext2_inode_large *in)
+{
+	int error;
+
+	if (!ino_in_range(m, ino))
+		return EIO;
+	if ((error = fs_read_inode(m, ino, in)) != 0)
+		return error;
+	if (in->i_links_count == 0 || in->i_mode == 0)
+		return EIO;
+	return 0;
+}
+
+int
+fs_get_fh(struct fs_ext2 *m, const struct rump_fh *fh,
+          struct ext2_inode_large *in)
+{
+	int error;
+
+	if (fh->reserved != 0 || fh->ino > UINT32_MAX ||
+	    !ino_in_range(m, fh->ino))
+		return ESTALE;
+	if (m->fs->inode_map != NULL &&
+	    !ext2fs_test_inode_bitmap2(m->fs->inode_map, (ext2_ino_t)fh->ino))
+		return ESTALE;
+	if ((error = fs_read_inode(m, (ext2_ino_t)fh->ino, in)) != 0)
+		return error;
+	if (in->i_links_count == 0 || in->i_mode == 0 ||
+	    in->i_generation != fh->gen)
+		return ESTALE;
+	return 0;
+}
+
+int
+fs_get_dir(struct fs_ext2 *m, const struct rump_fh *fh,
+           struct ext2_inode_large *in)
+{
+	int error = fs_get_fh(m, fh, in);
+
+	if (error == 0 && !LINUX_S_ISDIR(in->i_mode))
+		error = ENOTDIR;
+	return error;
+}
+
+void
+fs_fill_attr(struct fs_ext2 *m, ext2_ino_t ino,
+             const struct ext2_inode_large *in, struct rump_fattr *a)
+{
+	struct ext2_inode_large *w = (struct ext2_inode_large *)in;
+
+	memset(a, 0, sizeof(*a));
+	a->fh.ino = ino;
+	a->fh.gen = in->i_generation;
+	a->mode = in->i_mode;
+	a->nlink = in->i_links_count;
+	a->uid = fs_inode_uid(in);
+	a->gid = fs_inode_gid(in);
+	if (LINUX_S_ISCHR(in->i_mode) || LINUX_S_ISBLK(in->i_mode)) {
+		uint64_t r = decode_rdev(in);
+
+		a->rdev = glibc_makedev((uint32_t)(r >> 32), (uint32_t)r);
+	}
+	a->size = EXT2_I_SIZE(in);
+	a->blocks = ext2fs_get_stat_i_blocks(m->fs, (struct ext2_inode *)w);
+	a->blksize = m->fs->blocksize;
+	decode_time(in->i_atime, XFIELD(m, w, i_atime_extra), &a->atime);
+	decode_time(in->i_mtime, XFIELD(m, w, i_mtime_extra), &a->mtime);
+	decode_time(in->i_ctime, XFIELD(m, w, i_ctime_extra), &a->ctime);
+}
+
+/* ---- mount ------------------------------------------------------------- */
+
+static void
+say(char *why, size_t cap, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (cap == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, cap, fmt, ap);
+	va_end(ap);
+}
+
+#define INCOMPAT_OK (EXT2_FEATURE_INCOMPAT_FILETYPE |                      \
+	EXT3_FEATURE_INCOMPAT_RECOVER | EXT3_FEATURE_INCOMPAT_EXTENTS |     \
+	EXT4_FEATURE_INCOMPAT_64BIT | EXT4_FEATURE_INCOMPAT_FLEX_BG |       \
+	EXT2_FEATURE_INCOMPAT_META_BG | EXT4_FEATURE_INCOMPAT_CSUM_SEED |   \
+	EXT4_FEATURE_INCOMPAT_LARGEDIR | EXT4_FEATURE_INCOMPAT_INLINE_DATA | \
+	EXT4_FEATURE_INCOMPAT_EA_INODE)
+/* What we can read but would not keep consistent when writing. */
+#define INCOMPAT_RO_ONLY (EXT4_FEATURE_INCOMPAT_MMP)
+#define RO_COMPAT_RW_OK (EXT2_FEATURE_RO_COMPAT_SPARSE_SUPER |              \
+	EXT2_FEATURE_RO_COMPAT_LARGE_FILE | EXT4_FEATURE_RO_COMPAT_HUGE_FILE | \
+	EXT4_FEATURE_RO_COMPAT_GDT_CSUM | EXT4_FEATURE_RO_COMPAT_DIR_NLINK |  \
+	EXT4_FEATURE_RO_COMPAT_EXTRA_ISIZE |                                 \
+	EXT4_FEATURE_RO_COMPAT_METADATA_CSUM)
+
+/* Refuses what we cannot do safely; why says which it was. */
+static int
+check_features(const struct ext2_super_block *sb, bool rw, char *why,
+               size_t cap)
+{
+	uint32_t incompat = sb->s_feature_incompat;
+	uint32_t ro_compat = sb->s_feature_ro_compat;
+
+	if (incompat & EXT3_FEATURE_INCOMPAT_JOURNAL_DEV) {
+		say(why, cap, "this is an external journal, not a file system");
+		return EINVAL;
+	}
+	if (incompat & ~(INCOMPAT_OK | INCOMPAT_RO_ONLY)) {
+		say(why, cap, "unsupported incompatible features 0x%x "
+		    "(encryption, casefolding, compression or newer)",
+		    incompat & ~(INCOMPAT_OK | INCOMPAT_RO_ONLY));
+		return EOPNOTSUPP;
+	}
+	if (!rw)
+		return 0;
+	if (incompat & INCOMPAT_RO_ONLY) {
+		say(why, cap, "features 0x%x (multi-mount protection) are "
+		    "supported read-only; mount with --ro",
+		    incompat & INCOMPAT_RO_ONLY);
+		return EROFS;
+	}
+	if (ro_compat & ~RO_COMPAT_RW_OK) {
+		say(why, cap, "read-only compatible features 0x%x (quota, "
+		    "bigalloc, verity, orphan file in use, or newer) cannot be "
+		    "kept consistent; mount with --ro",
+		    ro_compat & ~RO_COMPAT_RW_OK);
+		return EROFS;
+	}
+	if (incompat & EXT3_FEATURE_INCOMPAT_RECOVER) {
+		say(why, cap, "the journal needs recovery; run e2fsck, or "
+		    "mount with --ro (without the journal's changes)");
+		return EROFS;
+	}
+	if (sb->s_state & EXT2_ERROR_FS) {
+		say(why, cap, "the file system has errors; run e2fsck, or "
+		    "mount with --ro");
+		return EROFS;
+	}
+	return 0;
+}
+
+static const char *
+fs_type_name(const struct ext2_super_block *sb)
+{
+	if (sb->s_feature_incompat & ~(EXT2_FEATURE_INCOMPAT_FILETYPE |
+	                               EXT3_FEATURE_INCOMPAT_RECOVER |
+	                               EXT2_FEATURE_INCOMPAT_META_BG) ||
+	    sb->s_feature_ro_compat & ~(EXT2_FEATURE_RO_COMPAT_SPARSE_SUPER |
+	                                EXT2_FEATURE_RO_COMPAT_LARGE_FILE))
+		return "ext4";
+	if (sb->s_feature_compat & EXT3_FEATURE_COMPAT_HAS_JOURNAL)
+		return "ext3";
+	return "ext2";
+}
+
+int
+fs_ext2_mount(const struct fs_ext2_backend *be,
+              const struct fs_ext2_mount_opts *opts, struct fs_ext2 **fsp,
+              char *why, size_t cap)
+{
+	struct fs_io_params params = { .be = be,
+	                               .cache_bytes = opts->cache_bytes };
+	struct ext2_inode_large root;
+	struct ext2_super_block *sb;
+	struct fs_ext2 *m;
+	char name[48];
+	errcode_t ec;
+	int error, flags;
+	bool rw = !opts->read_only;
+
+	say(why, cap, "unknown error");
+	/* Idempotent; makes error_message() know the EXT2_ET_* codes. */
+	initialize_ext2_error_table();
+	if (rw && be->read_only) {
+		say(why, cap, "the device is read-only; mount with --ro");
+		return EROFS;
+	}
+	if ((error = rumpuser_malloc(sizeof(*m), 0, (void **)&m)) != 0) {
+		say(why, cap, "out of memory");
+		return error;
+	}
+	memset(m, 0, sizeof(*m));
+	m->read_only = !rw;
+	fs_io_name(&params, name, sizeof(name));
+	flags = EXT2_FLAG_64BITS | EXT2_FLAG_NOFREE_ON_ERROR |
+	        (rw ? EXT2_FLAG_RW : 0);
+	ec = ext2fs_open2(name, NULL, flags, 0, 0, &fs_io_manager, &m->fs);
+	if (ec) {
+		say(why, cap, "cannot open the file system: %s",
+		    error_message(ec));
+		if (m->fs != NULL) {
+			ext2fs_free(m->fs);
+			m->fs = NULL;
+		}
+		error = E(ec);
+		goto fail;
+	}
+	sb = m->fs->super;
+	if ((error = check_features(sb, rw, why, cap)) != 0)
+		goto fail;
+	if ((ec = ext2fs_read_bitmaps(m->fs)) != 0) {
+		say(why, cap, "cannot read the allocation bitmaps: %s",
+		    error_message(ec));
+		error = E(ec);
+		goto fail;
+	}
+	if ((error = fs_read_inode(m, EXT2_ROOT_INO, &root)) != 0 ||
+	    !LINUX_S_ISDIR(root.i_mode) || root.i_links_count == 0) {
+		say(why, cap, "the root directory is damaged");
+		error = EIO;
+		goto fail;
+	}
+	if ((error = rumpuser_malloc(m->fs->blocksize, 4096,
+	                             (void **)&m->blockbuf)) != 0) {
+		say(why, cap, "out of memory");
+		goto fail;
+	}
+
+	m->info.root.ino = EXT2_ROOT_INO;
+	m->info.root.gen = root.i_generation;
+	m->info.flags = rw ? 0 : RUMP_FS_MOUNT_READ_ONLY;
+	m->info.block_size = m->fs->blocksize;
+	snprintf(m->info.fs_type, sizeof(m->info.fs_type), "%s",
+	         fs_type_name(sb));
+	memcpy(m->info.label, sb->s_volume_name,
+	       sizeof(sb->s_volume_name) < sizeof(m->info.label) - 1
+	       ? sizeof(sb->s_volume_name) : sizeof(m->info.label) - 1);
+	memcpy(m->info.uuid, sb->s_uuid, sizeof(m->info.uuid));
+
+	if (rw) {
+		struct rump_timespec now;
+
+		/* Marked in use until a clean unmount, as the kernel does,
+		 * so that a crash sends e2fsck looking.  Backup superblocks
+		 * are left alone while mounted. */
+		if (!(sb->s_state & EXT2_VALID_FS))
+			rumpuser_log(RUMPUSER_LOG_WARN, "fs_ext2",
+			             "%s was not cleanly unmounted",
+			             opts->name ? opts->name : "the file system");
+		now_ts(&now);
+		sb->s_state &= (uint16_t)~EXT2_VALID_FS;
+		sb->s_mnt_count++;
+		sb->s_mtime = (uint32_t)now.sec;
+		m->fs->flags |= EXT2_FLAG_MASTER_SB_ONLY;
+		ext2fs_mark_super_dirty(m->fs);
+		if ((error = fs_ext2_commit(m)) != 0) {
+			say(why, cap, "cannot write the superblock: %s",
+			    strerror(error));
+			goto fail;
+		}
+	} else if (sb->s_feature_incompat & EXT3_FEATURE_INCOMPAT_RECOVER) {
+		rumpuser_log(RUMPUSER_LOG_WARN, "fs_ext2", "%s: the journal "
+		             "needs recovery; its changes are not visible",
+		             opts->name ? opts->name : "the file system");
+	}
+	*fsp = m;
+	return 0;
+
+fail:
+	if (m->fs != NULL) {
+		/* Nothing we wrote must reach the image after a refusal. */
+		m->fs->flags &= ~(EXT2_FLAG_DIRTY | EXT2_FLAG_IB_DIRTY |
+		                  EXT2_FLAG_BB_DIRTY);
+		ext2fs_close2(m->fs, 0);
+	}
+	rumpuser_free(m->blockbuf, 0);
+	rumpuser_free(m, sizeof(*m));
+	return error;
+}
+
+int
+fs_ext2_unmount(struct fs_ext2 *m)
+{
+	errcode_t ec = 0;
+
+	if (m == NULL)
+		return 0;
+	if (!m->read_only) {
+		m->fs->super->s_state |= EXT2_VALID_FS;
+		m->fs->flags &= ~EXT2_FLAG_MASTER_SB_ONLY;
+		ext2fs_mark_super_dirty(m->fs);
+	}
+	ec = ext2fs_close2(m->fs, 0);
+	if (ec)
+		ext2fs_free(m->fs);
+	rumpuser_free(m->blockbuf, 0);
+	rumpuser_free(m, sizeof(*m));
+	return E(ec);
+}
+
+void
+fs_ext2_mountinfo(struct fs_ext2 *m, struct rump_fs_mountinfo *mi)
+{
+	*mi = m->info;
+}
+
+bool
+fs_ext2_read_only(const struct fs_ext2 *m)
+{
+	return m->read_only;
+}
+
+int
+fs_ext2_commit(struct fs_ext2 *m)
+{
+	errcode_t ec;
+
+	if (m->read_only)
+		return 0;
+	/* ext2fs_flush writes superblock, descriptors and bitmaps when they
+	 * are dirty, then flushes the channel (our cache, then the disk). */
+	ec = ext2fs_flush2(m->fs, 0);
+	if (ec == 0 && !(m->fs->flags & EXT2_FLAG_DIRTY))
+		ec = io_channel_flush(m->fs->io);
+	return E(ec);
+}
+
+int
+fs_ext2_statfs(struct fs_ext2 *m, struct rump_fs_statfs *st)
+{
+	struct ext2_super_block *sb = m->fs->super;
+	uint64_t free = ext2fs_free_blocks_count(sb);
+	uint64_t reserved = ext2fs_r_blocks_count(sb);
+
+	memset(st, 0, sizeof(*st));
+	st->bsize = m->fs->blocksize;
+	st->blocks = ext2fs_blocks_count(sb);
+	st->bfree = free;
+	st->bavail = free > reserved ? free - reserved : 0;
+	st->files = sb->s_inodes_count;
+	st->ffree = sb->s_free_inodes_count;
+	st->namemax = EXT2_NAME_LEN;
+	return 0;
+}
+
+/* ---- attributes -------------------------------------------------------- */
+
+int
+fs_ext2_getattr(struct fs_ext2 *m, const struct rump_fh *fh,
+                struct rump_fattr *attr)
+{
+	struct ext2_inode_large in;
+	int error;
+
+	if ((error = fs_get_fh(m, fh, &in)) != 0)
+		return error;
+	fs_fill_attr(m, (ext2_ino_t)fh->ino, &in, attr);
+	return 0;
+}
+
+static int
+set_size(struct fs_ext2 *m, ext2_ino_t ino, struct ext2_inode_large *in,
+         uint64_t size)
+{
+	ext2_file_t f;
+	errcode_t ec, ec2;
+
+	ec = ext2fs_file_open2(m->fs, ino, (struct ext2_inode *)in,
+	                       EXT2_FILE_WRITE, &f);
+	if (ec)
+		return E(ec);
+	ec = ext2fs_file_set_size2(f, size);
+	ec2 = ext2fs_file_close(f);
+	if (ec == 0)
+		ec = ec2;
+	if (ec)
+		return E(ec);
+	return fs_read_inode(m, ino, in);
+}
+
+static bool
+valid_ts(const struct rump_timespec *ts)
+{
+	return ts->nsec < 1000000000u && ts->reserved == 0;
+}
+
+int
+fs_ext2_setattr(struct fs_ext2 *m, const struct rump_fs_setattr_req *req,
+                struct rump_fattr *attr)
+{
+	const uint32_t known = RUMP_FS_SET_MODE | RUMP_FS_SET_UID |
+	    RUMP_FS_SET_GID | RUMP_FS_SET_SIZE | RUMP_FS_SET_ATIME |
+	    RUMP_FS_SET_MTIME | RUMP_FS_SET_ATIME_NOW | RUMP_FS_SET_MTIME_NOW;
+	ext2_ino_t ino = (ext2_ino_t)req->fh.ino;
+	struct ext2_inode_large in;
+	struct rump_timespec now;
+	int error;
+
+	if ((error = fs_get_fh(m, &req->fh, &in)) != 0)
+		return error;
+	if (req->valid & ~known)
+		return EINVAL;
+	if (((req->valid & RUMP_FS_SET_ATIME) && !valid_ts(&req->atime)) ||
+	    ((req->valid & RUMP_FS_SET_MTIME) && !valid_ts(&req->mtime)))
+		return EINVAL;
+	if (req->valid == 0) {
+		fs_fill_attr(m, ino, &in, attr);
+		return 0;
+	}
+	if (m->read_only)
+		return EROFS;
+	now_ts(&now);
+	if (req->valid & RUMP_FS_SET_SIZE) {
+		if (LINUX_S_ISDIR(in.i_mode))
+			return EISDIR;
+		if (!LINUX_S_ISREG(in.i_mode))
+			return EINVAL;
+		if (req->size != EXT2_I_SIZE(&in)) {
+			if ((error = set_size(m, ino, &in, req->size)) != 0)
+				return error;
+			if (!(req->valid & (RUMP_FS_SET_MTIME |
+			                    RUMP_FS_SET_MTIME_NOW)))
+				fs_set_time(m, &in, FS_MTIME, &now);
+		}
+	}
+	if (req->valid & RUMP_FS_SET_MODE)
+		in.i_mode = (uint16_t)((in.i_mode & LINUX_S_IFMT) |
+		                       (req->mode & 07777));
+	if (req->valid & (RUMP_FS_SET_UID | RUMP_FS_SET_GID))
+		fs_inode_set_owner(&in,
+		    req->valid & RUMP_FS_SET_UID ? req->uid : fs_inode_uid(&in),
+		    req->valid & RUMP_FS_SET_GID ? req->gid : fs_inode_gid(&in));
+	if (req->valid & RUMP_FS_SET_ATIME_NOW)
+		fs_set_time(m, &in, FS_ATIME, &now);
+	else if (req->valid & RUMP_FS_SET_ATIME)
+		fs_set_time(m, &in, FS_ATIME, &req->atime);
+	if (req->valid & RUMP_FS_SET_MTIME_NOW)
+		fs_set_time(m, &in, FS_MTIME, &now);
+	else if (req->valid & RUMP_FS_SET_MTIME)
+		fs_set_time(m, &in, FS_MTIME, &req->mtime);
+	fs_set_time(m, &in, FS_CTIME, &now);
+	if ((error = fs_write_inode(m, ino, &in)) != 0)
+		return error;
+	fs_fill_attr(m, ino, &in, attr);
+	return 0;
+}
+
+/* ---- file data --------------------------------------------------------- */
+
+int
+fs_read_file(struct fs_ext2 *m, ext2_ino_t ino, struct ext2_inode_large *in,
+              uint64_t off, void *buf, size_t len, size_t *got)
+{
+	ext2_file_t f;
+	unsigned int n;
+	errcode_t ec, ec2;
+
+	*got = 0;
+	ec = ext2fs_file_open2(m->fs, ino, (struct ext2_inode *)in, 0, &f);
+	if (ec)
+		return E(ec);
+	ec = ext2fs_file_llseek(f, off, EXT2_SEEK_SET, NULL);
+	while (ec == 0 && *got < len) {
+		ec = ext2fs_file_read(f, (char *)buf + *got,
+		                      (unsigned int)(len - *got), &n);
+		if (ec == 0 && n == 0)
+			break;
+		*got += n;
+	}
+	ec2 = ext2fs_file_close(f);
+	return E(ec ? ec : ec2);
+}
+
+/*
+ * Maps the file block by block and reads runs of physically contiguous
+ * blocks with one channel request, straight into buf: a large read costs
+ * a few backend requests instead of one per block.  Holes and unwritten
+ * extents read as zeroes.
+ */
+static int
+read_mapped(struct fs_ext2 *m, ext2_ino_t ino, struct ext2_inode_large *in,
+            uint64_t off, unsigned char *buf, size_t len)
+{
+	unsigned bs = m->fs->blocksize;
+	blk64_t lblk, pblk, next;
+	size_t skip, n, run;
+	int rflags;
+	errcode_t ec;
+
+	while (len > 0) {
+		lblk = off / bs;
+		skip = off % bs;
+		ec = ext2fs_bmap2(m->fs, ino, (struct ext2_inode *)in, NULL, 0,
+		                  lblk, &rflags, &pblk);
+		if (ec)
+			return E(ec);
+		if (pblk == 0 || (rflags & BMAP_RET_UNINIT)) {
+			n = bs - skip < len ? bs - skip : len;
+			memset(buf, 0, n);
+		} else if (skip != 0 || len < bs) {
+			ec = io_channel_read_blk64(m->fs->io, pblk, 1,
+			                           m->blockbuf);
+			if (ec)
+				return E(ec);
+			n = bs - skip < len ? bs - skip : len;
+			memcpy(buf, m->blockbuf + skip, n);
+		} else {
+			for (run = 1; (run + 1) * bs <= len && run < 256;
+			     run++) {
+				ec = ext2fs_bmap2(m->fs, ino,
+				                  (struct ext2_inode *)in, NULL,
+				                  0, lblk + run, &rflags, &next);
+				if (ec)
+					return E(ec);
+				if (next != pblk + run ||
+				    (rflags & BMAP_RET_UNINIT))
+					break;
+			}
+			ec = io_channel_read_blk64(m->fs->io, pblk, (int)run,
+			                           buf);
+			if (ec)
+				return E(ec);
+			n = run * bs;
+		}
+		buf += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int
+fs_ext2_read(struct fs_ext2 *m, const struct rump_fh *fh, uint64_t off,
+             void *buf, size_t len, size_t *got, bool *eof)
+{
+	ext2_ino_t ino = (ext2_ino_t)fh->ino;
+	struct ext2_inode_large in;
+	uint64_t size;
+	int error;
+
+	*got = 0;
+	*eof = false;
+	if ((error = fs_get_fh(m, fh, &in)) != 0)
+		return error;
+	if (LINUX_S_ISDIR(in.i_mode))
+		return EISDIR;
+	if (!LINUX_S_ISREG(in.i_mode))
+		return EINVAL;
+	size = EXT2_I_SIZE(&in);
+	if (off >= size) {
+		*eof = true;
+		return 0;
+	}
+	if (len > size - off)
+		len = (size_t)(size - off);
+	if (in.i_flags & EXT4_INLINE_DATA_FL) {
+		error = fs_read_file(m, ino, &in, off, buf, len, got);
+	} else {
+		error = read_mapped(m, ino, &in, off, buf, len);
+		if (error == 0)
+			*got = len;
+	}
+	if (error == 0)
+		*eof = off + *got >= size;
+	return error;
+}
+
+int
+fs_ext2_write(struct fs_ext2 *m, const struct rump_fh *fh, uint64_t off,
+              const void *buf, size_t len)
+{
+	ext2_ino_t ino = (ext2_ino_t)fh->ino;
+	struct ext2_inode_large in;
+	ext2_file_t f;
+	size_t done = 0;
+	unsigned int n;
+	uint64_t end;
+	errcode_t ec, ec2;
+	int error;
+
+	if ((error = fs_get_fh(m, fh, &in)) != 0)
+		return error;
+	if (LINUX_S_ISDIR(in.i_mode))
+		return EISDIR;
+	if (!LINUX_S_ISREG(in.i_mode))
+		return EINVAL;
+	if (m->read_only)
+		return EROFS;
+	/* Logical block numbers are 32 bits. */
+	if (__builtin_add_overflow(off, (uint64_t)len, &end) ||
+	    end > ((uint64_t)1 << 32) * m->fs->blocksize)
+		return EFBIG;
+	if (len == 0)
+		return 0;
+	ec = ext2fs_file_open2(m->fs, ino, (struct ext2_inode *)&in,
+	                       EXT2_FILE_WRITE, &f);
+	if (ec)
+		return E(ec);
+	ec = ext2fs_file_llseek(f, off, EXT2_SEEK_SET, NULL);
+	while (ec == 0 && done < len) {
+		ec = ext2fs_file_write(f, (const char *)buf + done,
+		                       (unsigned int)(len - done), &n);
+		if (ec == 0 && n == 0)
+			ec = EXT2_ET_SHORT_WRITE;
+		done += n;
+	}
+	ec2 = ext2fs_file_close(f);
+	if (ec == 0)
+		ec = ec2;
+	if (ec)
+		return E(ec);
+	if ((error = fs_read_inode(m, ino, &in)) != 0)
+		return error;
+	fs_touch(m, &in, FS_TOUCH_MTIME | FS_TOUCH_CTIME);
+	return fs_write_inode(m, ino, &in);
+}
+
+int
+fs_ext2_fallocate(struct fs_ext2 *m, const struct rump_fh *fh, uint64_t off,
+                  uint64_t len, uint32_t mode)
+{
+	ext2_ino_t ino = (ext2_ino_t)fh->ino;
+	unsigned bs = m->fs->blocksize;
+	struct ext2_inode_large in;
+	uint64_t end, size, first, last;
+	errcode_t ec;
+	int error, flags;
+
+	if ((error = fs_get_fh(m, fh, &in)) != 0)
+		return error;
+	if (mode & ~(RUMP_FS_FALLOC_KEEP_SIZE | RUMP_FS_FALLOC_PUNCH_HOLE))
+		return EOPNOTSUPP;
+	if (LINUX_S_ISDIR(in.i_mode))
+		return EISDIR;
+	if (!LINUX_S_ISREG(in.i_mode))
+		return ENODEV;
+	if (m->read_only)
+		return EROFS;
+	if (len == 0 || __builtin_add_overflow(off, len, &end))
+		return EINVAL;
+	if (end > ((uint64_t)1 << 32) * bs)
+		return EFBIG;
+	size = EXT2_I_SIZE(&in);
+
+	if (mode & RUMP_FS_FALLOC_PUNCH_HOLE) {
+		/* As on Linux: punching always keeps the size. */
+		if (!(mode & RUMP_FS_FALLOC_KEEP_SIZE))
+			return EOPNOTSUPP;
+		if (off >= size)
+			return 0;
+		if (end > size)
+			end = size;
+		first = (off + bs - 1) / bs;
+		last = end / bs;  /* exclusive */
+		/* Partial blocks at either edge are zeroed in place. */
+		if (off % bs != 0 || first > last) {
+			uint64_t stop = first * bs < end ? first * bs : end;
+
+			memset(m->blockbuf, 0, bs);
+			if ((error = fs_ext2_write(m, fh, off, m->blockbuf,
+			                           (size_t)(stop - off))) != 0)
+				return error;
+		}
+		if (end % bs != 0 && last >= first && last * bs > off) {
+			memset(m->blockbuf, 0, bs);
+			if ((error = fs_ext2_write(m, fh, last * bs,
+			                           m->blockbuf,
+			                           (size_t)(end - last * bs))) != 0)
+				return error;
+		}
+		if ((error = fs_read_inode(m, ino, &in)) != 0)
+			return error;
+		if (last > first) {
+			ec = ext2fs_punch(m->fs, ino, (struct ext2_inode *)&in,
+			                  NULL, first, last - 1);
+			if (ec)
+				return E(ec);
+			if ((error = fs_read_inode(m, ino, &in)) != 0)
+				return error;
+		}
+	} else {
+		flags = (in.i_flags & EXT4_EXTENTS_FL)
+		        ? EXT2_FALLOCATE_FORCE_UNINIT
+		        : EXT2_FALLOCATE_ZERO_BLOCKS;
+		ec = ext2fs_fallocate(m->fs, flags, ino,
+		                      (struct ext2_inode *)&in, ~0ULL, off / bs,
+		                      (end + bs - 1) / bs - off / bs);
+		if (ec)
+			return E(ec);
+		if ((error = fs_read_inode(m, ino, &in)) != 0)
+			return error;
+		if (!(mode & RUMP_FS_FALLOC_KEEP_SIZE) && end > size) {
+			if ((ec = ext2fs_inode_size_set(m->fs,
+			        (struct ext2_inode *)&in, end)) != 0)
+				return E(ec);
+		}
+	}
+	fs_touch(m, &in, FS_TOUCH_MTIME | FS_TOUCH_CTIME);
+	return fs_write_inode(m, ino, &in);
+}
+
+/* ---- extended attributes ----------------------------------------------- */
+
+static int
+xattr_name(const char *name, size_t len, char *out)
+{
+	static const char *const prefixes[] = {
+		"user.", "trusted.", "security.",
+	};
+	size_t i;
+
+	if (len == 0 || len > 255 || memchr(name, '\0', len) != NULL)
+		return EINVAL;
+	memcpy(out, name, len);
+	out[len] = '\0';
+	if (strcmp(out, "system.posix_acl_access") == 0 ||
+	    strcmp(out, "system.posix_acl_default") == 0)
+		return 0;
+	for (i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+		size_t pl = strlen(prefixes[i]);
+
+		if (len > pl && memcmp(out, prefixes[i], pl) == 0)
+			return 0;
+	}
+	return EOPNOTSUPP;
+}
+
+static int
+xattrs_open(struct fs_ext2 *m, const struct rump_fh *fh,
+            struct ext2_xattr_handle **hp)
+{
+	struct ext2_inode_large in;
+	errcode_t ec;
+	int error;
+
+	if ((error = fs_get_fh(m, fh, &in)) != 0)
+		return error;
+	if ((ec = ext2fs_xattrs_open(m->fs, (ext2_ino_t)fh->ino, hp)) != 0)
+		return E(ec);
+	if ((ec = ext2fs_xattrs_read(*hp)) != 0) {
+		ext2fs_xattrs_close(hp);
+		return E(ec);
+	}
+	return 0;
+}
+
+int
+fs_ext2_getxattr(struct fs_ext2 *m, const struct rump_fh *fh,
+                 const char *name, size_t name_len, void *buf, size_t cap,
+                 size_t *len)
+{
+	struct ext2_xattr_handle *h;
+	char key[256];
+	void *val = NULL;
+	size_t vlen = 0;
+	errcode_t ec;
+	int error;
+
+	*len = 0;
+	if ((error = xattr_name(name, name_len, key)) != 0)
+		return error == EOPNOTSUPP ? ENODATA : error;
+	if ((error = xattrs_open(m, fh, &h)) != 0)
+		return error;
+	ec = ext2fs_xattr_get(h, key, &val, &vlen);
+	ext2fs_xattrs_close(&h);
+	if (ec)
+		return E(ec);
+	*len = vlen;
+	if (vlen > cap)
+		error = ERANGE;
+	else if (vlen > 0)
+		memcpy(buf, val, vlen);
+	ext2fs_free_mem(&val);
+	return error;
+}
+
+int
+fs_ext2_setxattr(struct fs_ext2 *m, const struct rump_fh *fh,
+                 const char *name, size_t name_len, const void *value,
+                 size_t value_len, uint32_t flags)
+{
+	struct ext2_xattr_handle *h;
+	struct ext2_inode_large in;
+	char key[256];
+	void *old = NULL;
+	size_t olen;
+	errcode_t ec;
+	int error;
+
+	if (flags & ~(RUMP_FS_XATTR_CREATE | RUMP_FS_XATTR_REPLACE) ||
+	    flags == (RUMP_FS_XATTR_CREATE | RUMP_FS_XATTR_REPLACE))
+		return EINVAL;
+	if ((error = xattr_name(name, name_len, key)) != 0)
+		return error;
+	if (value_len > RUMP_FS_XATTR_MAX)
+		return E2BIG;
+	if (m->read_only)
+		return EROFS;
+	if ((error = xattrs_open(m, fh, &h)) != 0)
+		return error;
+	if (flags) {
+		ec = ext2fs_xattr_get(h, key, &old, &olen);
+		if (ec == 0)
+			ext2fs_free_mem(&old);
+		if (ec == 0 && (flags & RUMP_FS_XATTR_CREATE))
+			error = EEXIST;
+		else if (ec == EXT2_ET_EA_KEY_NOT_FOUND &&
+		         (flags & RUMP_FS_XATTR_REPLACE))
+			error = ENODATA;
+		else if (ec != 0 && ec != EXT2_ET_EA_KEY_NOT_FOUND)
+			error = E(ec);
+	}
+	if (error == 0)
+		error = E(ext2fs_xattr_set(h, key, value, value_len));
+	ec = ext2fs_xattrs_close(&h);
+	if (error == 0)
+		error = E(ec);
+	if (error == 0 &&
+	    (error = fs_read_inode(m, (ext2_ino_t)fh->ino, &in)) == 0) {
+		fs_touch(m, &in, FS_TOUCH_CTIME);
+		error = fs_write_inode(m, (ext2_ino_t)fh->ino, &in);
+	}
+	return error;
+}
+
+struct list_ctx {
+	char *buf;
+	size_t cap, len;
+};
+
+static int
+list_one(char *name, char *value, size_t value_len, void *data)
+{
+	struct list_ctx *c = data;
+	size_t n = strlen(name) + 1;
+
+	(void)value;
+	(void)value_len;
+	if (c->len + n <= c->cap)
+		memcpy(c->buf + c->len, name, n);
+	c->len += n;
+	return 0;
+}
+
+int
+fs_ext2_listxattr(struct fs_ext2 *m, const struct rump_fh *fh, void *buf,
+                  size_t cap, size_t *len)
+{
+	struct list_ctx c = { .buf = buf, .cap = cap };
+	struct ext2_xattr_handle *h;
+	errcode_t ec;
+	int error;
+
+	*len = 0;
+	if ((error = xattrs_open(m, fh, &h)) != 0)
+		return error;
+	ec = ext2fs_xattrs_iterate(h, list_one, &c);
+	ext2fs_xattrs_close(&h);
+	if (ec)
+		return E(ec);
+	*len = c.len;
+	return c.len > cap ? ERANGE : 0;
+}
+
+int
+fs_ext2_removexattr(struct fs_ext2 *m, const struct rump_fh *fh,
+                    const char *name, size_t name_len)
+{
+	struct ext2_xattr_handle *h;
+	struct ext2_inode_large in;
+	char key[256];
+	void *old = NULL;
+	size_t olen;
+	errcode_t ec;
+	int error;
+
+	if ((error = xattr_name(name, name_len, key)) != 0)
+		return error == EOPNOTSUPP ? ENODATA : error;
+	if (m->read_only)
+		return EROFS;
+	if ((error = xattrs_open(m, fh, &h)) != 0)
+		return error;
+	ec = ext2fs_xattr_get(h, key, &old, &olen);
+	if (ec == 0) {
+		ext2fs_free_mem(&old);
+		ec = ext2fs_xattr_remove(h, key);
+	}
+	error = E(ec);
+	ec = ext2fs_xattrs_close(&h);
+	if (error == 0)
+		error = E(ec);
+	if (error == 0 &&
+	    (error = fs_read_inode(m, (ext2_ino_t)fh->ino, &in)) == 0) {
+		fs_touch(m, &in, FS_TOUCH_CTIME);
+		error = fs_write_inode(m, (ext2_ino_t)fh->ino, &in);
+	}
+	return error;
+}
