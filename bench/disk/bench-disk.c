@@ -29,6 +29,8 @@ struct job {
 	uint64_t done_ios, done_bytes, errors;
 	bool stopping;
 	unsigned in_flight;
+	struct slot **deferred;   /* refused with EAGAIN: retried after a reap */
+	unsigned ndeferred;
 };
 
 struct slot {
@@ -106,6 +108,10 @@ static void start_io(struct slot *slot)
 	sqe->len = job->block;
 	sqe->buf = rump_client_buf_offset(job->client, slot->buf);
 	err = rump_client_submit(job->client, &slot->req);
+	if (err == EAGAIN) {
+		job->deferred[job->ndeferred++] = slot;
+		return;
+	}
 	if (err) {
 		fprintf(stderr, "bench-disk: submit: %s\n", strerror(err));
 		job->errors++;
@@ -182,9 +188,11 @@ int main(int argc, char **argv)
 	else if (strcmp(workload, "read"))
 		usage();
 
-	opts.sq_entries = depth < 2 ? 2 : depth;
-	while (opts.sq_entries & (opts.sq_entries - 1))
-		opts.sq_entries++;
+	/* Room for a full queue of resubmissions while the server has not yet
+	 * handed back the slots of the requests it just completed. */
+	opts.sq_entries = 2;
+	while (opts.sq_entries < 2 * depth)
+		opts.sq_entries <<= 1;
 	opts.buf_size = ((size_t)depth * block + (1u << 20) + 4095) & ~4095ul;
 	err = rump_client_connect(service, &opts, &job.client);
 	if (err) {
@@ -213,7 +221,8 @@ int main(int argc, char **argv)
 	}
 
 	slots = calloc(depth, sizeof(*slots));
-	if (!slots)
+	job.deferred = calloc(depth, sizeof(*job.deferred));
+	if (!slots || !job.deferred)
 		goto out;
 	for (unsigned i = 0; i < depth; i++) {
 		slots[i].job = &job;
@@ -230,13 +239,24 @@ int main(int argc, char **argv)
 	start = now_ns();
 	for (unsigned i = 0; i < depth; i++)
 		start_io(&slots[i]);
-	while (job.in_flight > 0) {
-		int n = rump_client_reap(job.client, 100000000u);
+	while (job.in_flight > 0 || job.ndeferred > 0) {
+		int n = rump_client_reap(job.client,
+		                         job.ndeferred ? 0 : 100000000u);
 
 		if (n < 0) {
 			fprintf(stderr, "bench-disk: reap: %s\n", strerror(-n));
 			goto out;
 		}
+		while (job.ndeferred > 0 && !job.stopping) {
+			struct slot *slot = job.deferred[--job.ndeferred];
+			unsigned before = job.ndeferred;
+
+			start_io(slot);
+			if (job.ndeferred > before)
+				break; /* refused again: reap first */
+		}
+		if (job.stopping)
+			job.ndeferred = 0;
 		if (!job.stopping && now_ns() - start >= seconds * 1000000000ull)
 			job.stopping = true;
 	}
@@ -255,6 +275,7 @@ out:
 				rump_client_buf_free(job.client, slots[i].buf);
 		free(slots);
 	}
+	free(job.deferred);
 	rump_client_close(job.client);
 	return status;
 }

@@ -63,7 +63,8 @@ fio_run() {
 	    --output-format=json "$@" 2>/dev/null |
 	python3 -c '
 import json, sys
-j = json.load(sys.stdin)["jobs"][0]
+out = sys.stdin.read()            # the nbd engine prints a line first
+j = json.loads(out[out.index("{"):])["jobs"][0]
 d = j["write"] if j["write"]["io_bytes"] else j["read"]
 print(int(d["iops"]), int(d["bw_bytes"]))'
 }
