@@ -84,6 +84,8 @@ dir_find(struct fs_ext2 *m, ext2_ino_t dir, const char *name, size_t len,
 	return ec == EXT2_ET_FILE_NOT_FOUND ? ENOENT : E(ec);
 }
 
+/* Adds an entry, growing the directory by a block when the entry fits
+ * in none of its blocks (libext2fs leaves that to its caller). */
 static int
 dir_add(struct fs_ext2 *m, ext2_ino_t dir, const char *name, ext2_ino_t ino,
         int ftype)
@@ -159,6 +161,42 @@ free_inode(struct fs_ext2 *m, ext2_ino_t ino, struct ext2_inode_large *in)
 		return error;
 	ext2fs_inode_alloc_stats2(m->fs, ino, -1, LINUX_S_ISDIR(in->i_mode));
 	return 0;
+}
+
+/* Takes back an inode an unfinished operation allocated. */
+static void
+undo_new_inode(struct fs_ext2 *m, ext2_ino_t ino, const char *op)
+{
+	struct ext2_inode_large in;
+	int error;
+
+	if ((error = fs_read_inode(m, ino, &in)) != 0 ||
+	    (error = free_inode(m, ino, &in)) != 0)
+		fs_mark_error(m, op, error);
+}
+
+/*
+ * libext2fs's mkdir and symlink, when they fail, give back the bitmap
+ * bits but may have written the inode already: one that is in use on
+ * disk and free in the bitmap is what e2fsck calls damage.
+ */
+static void
+scrub_inode(struct fs_ext2 *m, ext2_ino_t ino, const char *op)
+{
+	struct ext2_inode_large in;
+	int error;
+
+	if (ext2fs_test_inode_bitmap2(m->fs->inode_map, ino)) {
+		undo_new_inode(m, ino, op);
+		return;
+	}
+	if (fs_read_inode(m, ino, &in) != 0 || in.i_links_count == 0)
+		return;
+	in.i_links_count = 0;
+	fs_touch(m, &in, FS_TOUCH_CTIME);
+	in.i_dtime = in.i_ctime;
+	if ((error = fs_write_inode(m, ino, &in)) != 0)
+		fs_mark_error(m, op, error);
 }
 
 /* One name of a non-directory went away. */
@@ -554,13 +592,13 @@ create_node(struct fs_ext2 *m, const struct fs_ext2_create *c, ext2_ino_t dir,
 		if ((error = fs_encode_rdev(&in, c->rdev)) != 0)
 			return error;
 	}
-	if ((error = write_new_inode(m, ino, &in)) != 0)
+	if ((error = write_new_inode(m, ino, &in)) != 0) {
+		scrub_inode(m, ino, "create");
 		return error;
+	}
 	ext2fs_inode_alloc_stats2(m->fs, ino, +1, 0);
 	if ((error = dir_add(m, dir, nm, ino, ftype_of(mode))) != 0) {
-		in.i_links_count = 0;
-		fs_write_inode(m, ino, &in);
-		ext2fs_inode_alloc_stats2(m->fs, ino, -1, 0);
+		undo_new_inode(m, ino, "create");
 		return error;
 	}
 	*inop = ino;
@@ -618,15 +656,125 @@ finish_dir(struct fs_ext2 *m, ext2_ino_t ino, uint16_t mode, uint32_t uid,
 	return 0;
 }
 
+/* The parent's link count back to what it was before a failed mkdir. */
+static void
+restore_links(struct fs_ext2 *m, ext2_ino_t dir, uint16_t links)
+{
+	struct ext2_inode_large in;
+	int error;
+
+	if ((error = fs_read_inode(m, dir, &in)) != 0)
+		goto fail;
+	if (in.i_links_count == links)
+		return;
+	in.i_links_count = links;
+	if ((error = fs_write_inode(m, dir, &in)) == 0)
+		return;
+fail:
+	fs_mark_error(m, "mkdir", error);
+}
+
+/*
+ * libext2fs builds the directory unnamed, and dir_add names it: given a
+ * name, ext2fs_mkdir fails on a full parent block instead of growing it.
+ * Any failure takes everything back.
+ */
+static int
+make_dir(struct fs_ext2 *m, const struct fs_ext2_create *c, ext2_ino_t dir,
+         const char *nm, ext2_ino_t *inop)
+{
+	struct ext2_inode_large parent;
+	uint16_t old_links, new_links;
+	ext2_ino_t ino;
+	uint32_t gen;
+	errcode_t ec;
+	int error;
+
+	/* The parent's new count first: EMLINK leaves nothing to undo. */
+	if ((error = fs_read_inode(m, dir, &parent)) != 0)
+		return error;
+	old_links = parent.i_links_count;
+	if ((error = nlink_adjust(m, &parent, +1)) != 0)
+		return error;
+	new_links = parent.i_links_count;
+	if ((ec = ext2fs_new_inode(m->fs, dir, LINUX_S_IFDIR | 0755, NULL,
+	                           &ino)) != 0)
+		return E(ec);
+	gen = new_generation(m, ino);
+	if ((ec = ext2fs_mkdir(m->fs, dir, ino, NULL)) != 0) {
+		scrub_inode(m, ino, "mkdir");
+		restore_links(m, dir, old_links);
+		return E(ec);
+	}
+	error = finish_dir(m, ino, (uint16_t)(LINUX_S_IFDIR | (c->mode & 07777)),
+	                   c->uid, c->gid, gen);
+	if (error == 0)
+		error = dir_add(m, dir, nm, ino, EXT2_FT_DIR);
+	if (error)
+		goto undo;
+	/* Read again: adding the entry may have grown the parent. */
+	if ((error = fs_read_inode(m, dir, &parent)) != 0)
+		goto unlink;
+	parent.i_links_count = new_links;
+	if ((error = fs_write_inode(m, dir, &parent)) != 0)
+		goto unlink;
+	*inop = ino;
+	return 0;
+
+unlink:
+	if (E(ext2fs_unlink(m->fs, dir, nm, ino, 0)) != 0) {
+		fs_mark_error(m, "mkdir", error);
+		return error;
+	}
+undo:
+	undo_new_inode(m, ino, "mkdir");
+	restore_links(m, dir, old_links);
+	return error;
+}
+
+static int
+make_symlink(struct fs_ext2 *m, const struct fs_ext2_create *c,
+             ext2_ino_t dir, const char *nm, ext2_ino_t *inop)
+{
+	char target[RUMP_FS_PATH_MAX + 1];
+	ext2_ino_t ino;
+	uint32_t gen;
+	errcode_t ec;
+	int error;
+
+	if (c->target_len == 0 || memchr(c->target, '\0', c->target_len))
+		return EINVAL;
+	if (c->target_len > RUMP_FS_PATH_MAX ||
+	    c->target_len >= m->fs->blocksize)
+		return ENAMETOOLONG;
+	memcpy(target, c->target, c->target_len);
+	target[c->target_len] = '\0';
+	if ((ec = ext2fs_new_inode(m->fs, dir, LINUX_S_IFLNK | 0777, NULL,
+	                           &ino)) != 0)
+		return E(ec);
+	gen = new_generation(m, ino);
+	/* Unnamed, for the reason given at make_dir. */
+	if ((ec = ext2fs_symlink(m->fs, dir, ino, NULL, target)) != 0) {
+		scrub_inode(m, ino, "symlink");
+		return E(ec);
+	}
+	if ((error = finish_inode(m, ino, LINUX_S_IFLNK | 0777, c->uid,
+	                          c->gid, gen)) != 0 ||
+	    (error = dir_add(m, dir, nm, ino, EXT2_FT_SYMLINK)) != 0) {
+		undo_new_inode(m, ino, "symlink");
+		return error;
+	}
+	*inop = ino;
+	return 0;
+}
+
 int
 fs_ext2_create(struct fs_ext2 *m, const struct fs_ext2_create *c,
                struct rump_fattr *attr)
 {
-	char nm[EXT2_NAME_LEN + 1], target[RUMP_FS_PATH_MAX + 1];
+	char nm[EXT2_NAME_LEN + 1];
 	struct ext2_inode_large in;
 	ext2_ino_t dir = (ext2_ino_t)c->dir.ino, ino;
-	uint32_t gen = 0;
-	errcode_t ec;
 	int error;
 
 	if ((error = fs_get_dir(m, &c->dir, &in)) != 0)
@@ -655,41 +803,10 @@ fs_ext2_create(struct fs_ext2 *m, const struct fs_ext2_create *c,
 		error = create_node(m, c, dir, nm, &ino);
 		break;
 	case FS_EXT2_DIR:
-		ec = ext2fs_new_inode(m->fs, dir, LINUX_S_IFDIR | 0755, NULL,
-		                      &ino);
-		if (ec == 0) {
-			gen = new_generation(m, ino);
-			ec = ext2fs_mkdir(m->fs, dir, ino, nm);
-		}
-		if ((error = E(ec)) != 0)
-			break;
-		/* ext2fs_mkdir gave the parent its new link. */
-		error = finish_dir(m, ino, (uint16_t)(LINUX_S_IFDIR |
-		                   (c->mode & 07777)), c->uid, c->gid, gen);
+		error = make_dir(m, c, dir, nm, &ino);
 		break;
 	case FS_EXT2_SYMLINK:
-		if (c->target_len == 0 || memchr(c->target, '\0',
-		                                 c->target_len) != NULL) {
-			error = EINVAL;
-			break;
-		}
-		if (c->target_len > RUMP_FS_PATH_MAX ||
-		    c->target_len >= m->fs->blocksize) {
-			error = ENAMETOOLONG;
-			break;
-		}
-		memcpy(target, c->target, c->target_len);
-		target[c->target_len] = '\0';
-		ec = ext2fs_new_inode(m->fs, dir, LINUX_S_IFLNK | 0777, NULL,
-		                      &ino);
-		if (ec == 0) {
-			gen = new_generation(m, ino);
-			ec = ext2fs_symlink(m->fs, dir, ino, nm, target);
-		}
-		if ((error = E(ec)) != 0)
-			break;
-		error = finish_inode(m, ino, LINUX_S_IFLNK | 0777, c->uid,
-		                     c->gid, gen);
+		error = make_symlink(m, c, dir, nm, &ino);
 		break;
 	default:
 		error = EINVAL;
@@ -768,8 +885,13 @@ fs_ext2_link(struct fs_ext2 *m, const struct rump_fh *fh,
 		return error;
 	in.i_links_count++;
 	fs_touch(m, &in, FS_TOUCH_CTIME);
-	if ((error = fs_write_inode(m, ino, &in)) != 0 ||
-	    (error = dir_changed(m, (ext2_ino_t)dir->ino, 0)) != 0)
+	if ((error = fs_write_inode(m, ino, &in)) != 0) {
+		if (E(ext2fs_unlink(m->fs, (ext2_ino_t)dir->ino, nm, ino,
+		                    0)) != 0)
+			fs_mark_error(m, "link", error);
+		return error;
+	}
+	if ((error = dir_changed(m, (ext2_ino_t)dir->ino, 0)) != 0)
 		return error;
 	fs_fill_attr(m, ino, &in, attr);
 	return 0;
@@ -969,8 +1091,12 @@ fs_ext2_rename(struct fs_ext2 *m, const struct rump_fh *from_dir,
 		                            ftype_of(src.i_mode))) != 0) {
 			return error;
 		}
-		if ((error = E(ext2fs_unlink(m->fs, fd, fnm, sino, 0))) != 0)
+		if ((error = E(ext2fs_unlink(m->fs, fd, fnm, sino, 0))) != 0) {
+			if (dino != 0 ||
+			    E(ext2fs_unlink(m->fs, td, tnm, sino, 0)) != 0)
+				fs_mark_error(m, "rename", error);
 			return error;
+		}
 		if (cross && sdir &&
 		    (error = dir_retarget(m, sino, "..", 2, td,
 		                          EXT2_FT_DIR)) != 0)

@@ -400,6 +400,30 @@ check_features(const struct ext2_super_block *sb, bool rw, char *why,
 	return 0;
 }
 
+/* libext2fs's allocation callbacks keep m->fresh: a block allocated
+ * since the last commit, freed again, is no longer fresh. */
+static void
+fresh_one(ext2_filsys fs, blk64_t blk, int inuse)
+{
+	struct fs_ext2 *m = fs->priv_data;
+
+	if (inuse > 0)
+		ext2fs_mark_block_bitmap2(m->fresh, blk);
+	else
+		ext2fs_unmark_block_bitmap2(m->fresh, blk);
+}
+
+static void
+fresh_range(ext2_filsys fs, blk64_t blk, blk_t num, int inuse)
+{
+	struct fs_ext2 *m = fs->priv_data;
+
+	if (inuse > 0)
+		ext2fs_mark_block_bitmap_range2(m->fresh, blk, num);
+	else
+		ext2fs_unmark_block_bitmap_range2(m->fresh, blk, num);
+}
+
 static const char *
 fs_type_name(const struct ext2_super_block *sb)
 {
@@ -459,10 +483,45 @@ fs_ext2_mount(const struct fs_ext2_backend *be,
 	sb = m->fs->super;
 	if ((error = check_features(sb, rw, why, cap)) != 0)
 		goto fail;
-	if ((ec = ext2fs_read_bitmaps(m->fs)) != 0) {
+	ec = ext2fs_read_bitmaps(m->fs);
+	if ((ec == EXT2_ET_BLOCK_BITMAP_CSUM_INVALID ||
+	     ec == EXT2_ET_INODE_BITMAP_CSUM_INVALID) && rw &&
+	    !(sb->s_state & EXT2_VALID_FS)) {
+		/* A stop in the middle of a flush: bitmaps go out before
+		 * the descriptors holding their checksums, and hold at
+		 * least every bit in use (fs_io.c), so they are safe to
+		 * use.  The next flush writes them with fresh checksums. */
+		rumpuser_log(RUMPUSER_LOG_WARN, "fs_ext2", "%s: allocation "
+		             "bitmaps of an interrupted flush; using them",
+		             opts->name ? opts->name : "the image");
+		m->fs->flags |= EXT2_FLAG_IGNORE_CSUM_ERRORS;
+		ec = ext2fs_read_bitmaps(m->fs);
+		m->fs->flags &= ~EXT2_FLAG_IGNORE_CSUM_ERRORS;
+		if (ec == 0) {
+			ext2fs_mark_ib_dirty(m->fs);
+			ext2fs_mark_bb_dirty(m->fs);
+		}
+	}
+	if (ec != 0) {
 		say(why, cap, "cannot read the allocation bitmaps: %s",
 		    error_message(ec));
 		error = E(ec);
+		goto fail;
+	}
+	if (rw) {
+		ec = ext2fs_allocate_block_bitmap(m->fs, "fresh", &m->fresh);
+		if (ec) {
+			say(why, cap, "out of memory");
+			error = E(ec);
+			goto fail;
+		}
+		m->fs->priv_data = m;
+		ext2fs_set_block_alloc_stats_callback(m->fs, fresh_one, NULL);
+		ext2fs_set_block_alloc_stats_range_callback(m->fs,
+		                                            fresh_range, NULL);
+	}
+	if ((error = fs_io_attach(m->fs->io, m->fs, m->fresh)) != 0) {
+		say(why, cap, "out of memory");
 		goto fail;
 	}
 	if ((error = fs_read_inode(m, EXT2_ROOT_INO, &root)) != 0 ||
@@ -524,6 +583,8 @@ fail:
 		                  EXT2_FLAG_BB_DIRTY);
 		ext2fs_close2(m->fs, 0);
 	}
+	if (m->fresh != NULL)
+		ext2fs_free_block_bitmap(m->fresh);
 	rumpuser_free(m->blockbuf, 0);
 	rumpuser_free(m, sizeof(*m));
 	return error;
@@ -544,6 +605,8 @@ fs_ext2_unmount(struct fs_ext2 *m)
 	ec = ext2fs_close2(m->fs, 0);
 	if (ec)
 		ext2fs_free(m->fs);
+	if (m->fresh != NULL)
+		ext2fs_free_block_bitmap(m->fresh);
 	rumpuser_free(m->blockbuf, 0);
 	rumpuser_free(m, sizeof(*m));
 	return E(ec);
@@ -568,12 +631,59 @@ fs_ext2_commit(struct fs_ext2 *m)
 
 	if (m->read_only)
 		return 0;
-	/* ext2fs_flush writes superblock, descriptors and bitmaps when they
-	 * are dirty, then flushes the channel (our cache, then the disk). */
-	ec = ext2fs_flush2(m->fs, 0);
-	if (ec == 0 && !(m->fs->flags & EXT2_FLAG_DIRTY))
+	/* ext2fs_flush2 hands superblock, descriptors and bitmaps to the
+	 * channel's cache; left to itself it would also flush the channel
+	 * twice (before the superblock and after).  One flush writes all
+	 * of the state, ordered (fs_io.c), then FLUSHes the disk once. */
+	ec = 0;
+	if (m->fs->flags & (EXT2_FLAG_DIRTY | EXT2_FLAG_IB_DIRTY |
+	                    EXT2_FLAG_BB_DIRTY))
+		ec = ext2fs_flush2(m->fs, EXT2_FLAG_FLUSH_NO_SYNC);
+	if (ec == 0)
 		ec = io_channel_flush(m->fs->io);
+	if (ec == 0) {
+		m->flags_dirty_since = 0;
+		ext2fs_clear_block_bitmap(m->fresh);
+	}
 	return E(ec);
+}
+
+int
+fs_ext2_tick(struct fs_ext2 *m, uint64_t *next_ns)
+{
+	uint64_t since = 0, now = 0;
+	unsigned dirty;
+
+	*next_ns = UINT64_MAX;
+	if (m->read_only)
+		return 0;
+	dirty = fs_io_dirty(m->fs->io, &since);
+	rumpuser_clock_gettime(RUMPUSER_CLOCK_MONO, &now);
+	if (since == 0 && (m->fs->flags & (EXT2_FLAG_DIRTY |
+	                                   EXT2_FLAG_IB_DIRTY |
+	                                   EXT2_FLAG_BB_DIRTY))) {
+		if (m->flags_dirty_since == 0)
+			m->flags_dirty_since = now;
+		since = m->flags_dirty_since;
+	}
+	if (since == 0)
+		return 0;
+	/* Half the cache dirty: past that, reads would find no room. */
+	if (dirty >= fs_io_capacity(m->fs->io) / 2 ||
+	    now - since >= FS_EXT2_COMMIT_INTERVAL_NS)
+		return fs_ext2_commit(m);
+	*next_ns = since + FS_EXT2_COMMIT_INTERVAL_NS - now;
+	return 0;
+}
+
+void
+fs_mark_error(struct fs_ext2 *m, const char *op, int error)
+{
+	rumpuser_log(RUMPUSER_LOG_ERROR, "fs_ext2", "%s failed half way (%s) "
+	             "and could not be undone; marking the file system for "
+	             "e2fsck", op, strerror(error));
+	m->fs->super->s_state |= EXT2_ERROR_FS;
+	ext2fs_mark_super_dirty(m->fs);
 }
 
 int

@@ -100,8 +100,23 @@ int fs_ext2_read(struct fs_ext2 *fs, const struct rump_fh *fh, uint64_t off,
                  void *buf, size_t len, size_t *got, bool *eof);
 int fs_ext2_write(struct fs_ext2 *fs, const struct rump_fh *fh, uint64_t off,
                   const void *buf, size_t len);
-/* Everything written so far reaches stable storage. */
+/*
+ * Everything written so far reaches stable storage.  The image only ever
+ * holds committed states: changes stay in memory until a commit, which
+ * writes all of them (see fs_io.c for the order).
+ */
 int fs_ext2_commit(struct fs_ext2 *fs);
+
+/* Changes are committed implicitly this long after the first of them,
+ * so a crash loses little. */
+#define FS_EXT2_COMMIT_INTERVAL_NS (5 * 1000000000ull)
+/*
+ * Call between operations, after each one and when *next_ns has passed:
+ * commits if one is due (the cache is half dirty, or changes are older
+ * than FS_EXT2_COMMIT_INTERVAL_NS).  *next_ns: how long until the next
+ * is due by age, UINT64_MAX when nothing is pending.
+ */
+int fs_ext2_tick(struct fs_ext2 *fs, uint64_t *next_ns);
 
 /*
  * Fills out (cap bytes) with struct rump_fs_dirent records, each padded

@@ -8,9 +8,9 @@
 
 /*
  * The io_manager over a struct fs_ext2_backend, with a write-back block
- * cache: metadata blocks libext2fs reads and writes one at a time stay in
- * memory until a flush (fs_ext2_commit) or until the cache needs room,
- * and then go out sorted and merged into large writes.
+ * cache: blocks libext2fs writes stay in memory until a flush
+ * (fs_ext2_commit), and then all go out together, in an order chosen for
+ * crash safety, merged into large writes.
  *
  * libext2fs opens a channel by name only, so the name carries the address
  * of a struct fs_io_params (fs_io_name()); the params must live until the
@@ -25,6 +25,14 @@ extern struct struct_io_manager fs_io_manager;
 
 /* Writes the channel name for p into buf (at least 48 bytes). */
 void fs_io_name(const struct fs_io_params *p, char *buf, size_t cap);
+/* Once the file system is open: learns where its metadata lives, and
+ * which blocks were allocated since the last flush (fresh, owned by the
+ * caller, NULL: unknown), to order the writes of a flush (fs_io.c). */
+int fs_io_attach(io_channel ch, ext2_filsys fs, ext2fs_block_bitmap fresh);
+/* Dirty blocks held, and since when (monotonic ns, 0 when none). */
+unsigned fs_io_dirty(io_channel ch, uint64_t *since);
+/* The blocks the cache holds before it grows past its size. */
+unsigned fs_io_capacity(io_channel ch);
 
 /* A mounted file system. */
 struct fs_ext2 {
@@ -32,7 +40,17 @@ struct fs_ext2 {
 	bool read_only;
 	struct rump_fs_mountinfo info;
 	unsigned char *blockbuf;        /* one block of scratch */
+	/* Monotonic ns since libext2fs holds changes no cached block
+	 * shows (0: none); see fs_ext2_tick(). */
+	uint64_t flags_dirty_since;
+	/* Blocks allocated since the last commit (read-write mounts). */
+	ext2fs_block_bitmap fresh;
 };
+
+/* An operation failed after changing the image in a way it could not
+ * undo: logged, and the superblock says "has errors" from the next
+ * commit on, so that e2fsck runs before the next read-write mount. */
+void fs_mark_error(struct fs_ext2 *m, const char *op, int error);
 
 /* Inodes: read and write the large form (extra fields included). */
 int fs_read_inode(struct fs_ext2 *m, ext2_ino_t ino,

@@ -4,10 +4,43 @@
  *
  * Why a cache of our own: libext2fs reads and writes metadata a block at
  * a time (an inode table block per inode update, a directory block per
- * lookup); over IPC to rumpdisk each would be a round trip.  Single-block
- * transfers are cached; multi-block transfers (file data) go straight to
- * the backend, reads overlaid with any newer cached copy, writes updating
- * the cached copies so the cache never holds older data than the backend.
+ * lookup); over IPC to rumpdisk each would be a round trip.
+ *
+ * Crash consistency: the image only moves from one committed state to the
+ * next.  A dirty block is never written back on its own (to make room,
+ * say): dirty blocks stay in the cache, which grows past its size for as
+ * long as an operation needs, until the next flush writes all of them.
+ * The caller (fs_ext2_commit) flushes only between operations, after
+ * libext2fs has put its bitmaps, group descriptors and superblock into
+ * the cache, so a flush carries a whole consistent state.  Inside a flush
+ * the writes go in the order that makes a crash half way least harmful:
+ *
+ *   1. blocks allocated since the last flush (file data, new directory
+ *      and extent blocks): nothing on disk points to them yet, so this,
+ *      the bulk of a flush, is harmless to interrupt;
+ *   2. allocation bitmaps as the union of the old and the new bits, so
+ *      that whatever is on disk next never shows a block or an inode in
+ *      use as free (a crash from here on leaks, it does not lead to
+ *      double use);
+ *   3. older blocks changed in place: directories, extent and xattr
+ *      blocks, file data overwritten;
+ *   4. inode tables;
+ *   5. the bitmaps' final content;
+ *   6. group descriptors and superblock;
+ *
+ * then a FLUSH of the backend.  There is no journal (as with fuse2fs): a
+ * crash during steps 3-6, a few blocks, can still leave a directory entry
+ * written and its inode not, or the reverse, and leaked blocks; e2fsck
+ * repairs those.  A block freed and allocated again within one interval
+ * is written in step 1: after a crash, the file that owned it in the
+ * committed state may read the new content.  The order holds for a crash
+ * of this process (what was submitted completes); against power loss
+ * only the final FLUSH is a barrier.
+ *
+ * Multi-block transfers of file data go straight to the backend, reads
+ * overlaid with any newer cached copy, writes updating the cached copies
+ * so the cache never holds older data than the backend.  Those are new
+ * blocks (zeroed by fallocate), which nothing committed points to yet.
  *
  * Errors returned to libext2fs are errno values, which is libext2fs's own
  * convention for system errors.
@@ -24,30 +57,55 @@
 
 #define CACHE_BYTES_DEFAULT (32u << 20)
 #define MERGE_MAX (1u << 20)            /* largest write a flush issues */
+/* Multi-block writes up to this many blocks are cached like single ones
+ * (group descriptors, small metadata runs). */
+#define DIRECT_MIN 64u
+
+/* What a block holds, in the order a flush writes them. */
+enum bclass { BC_FRESH, BC_OTHER, BC_ITABLE, BC_BITMAP, BC_SUPER };
+
+struct meta_range {
+	uint64_t start;
+	uint64_t len;
+	enum bclass cls;
+};
 
 struct cblock {
 	uint64_t blk;
-	struct cblock *hnext;           /* hash chain */
-	struct cblock *prev, *next;     /* LRU list, most recent first */
+	struct cblock *hnext;           /* hash chain, or the free list */
+	struct cblock *prev, *next;     /* the clean LRU or the dirty list */
 	unsigned char *data;
 	bool dirty;
+	bool overflow;                  /* allocated past the cache's size */
+	bool final;                     /* flush: phase 0 wrote the content */
+	enum bclass cls;                /* flush: set while sorting */
 };
 
 struct fs_io {
 	const struct fs_ext2_backend *be;
 	unsigned bs;
 	size_t cache_bytes;             /* asked for, 0: default */
-	unsigned cap;                   /* blocks the cache holds */
+	unsigned cap;                   /* blocks of the pool */
 	struct cblock *blocks;          /* cap of them */
 	unsigned char *pool;            /* cap * bs bytes */
 	struct cblock **hash;
 	unsigned hash_mask;
-	struct cblock lru;              /* sentinel */
+	struct cblock clean;            /* LRU sentinel, most recent first */
+	struct cblock dirty;            /* sentinel, unordered */
 	struct cblock *free_list;       /* chained through hnext */
 	unsigned ndirty;
-	struct cblock **sorted;         /* scratch for flushing, cap entries */
+	unsigned noverflow;
+	struct cblock **sorted;         /* flush scratch, grown on demand */
+	unsigned sorted_cap;
 	unsigned char *merge;           /* MERGE_MAX bytes */
 	unsigned char *scratch;         /* one block, for rw_bytes */
+	unsigned char *old;             /* one block, for bitmap unions */
+	struct meta_range *ranges;      /* the metadata areas, sorted */
+	unsigned nranges;
+	ext2fs_block_bitmap fresh;      /* fs_ext2's: allocated since */
+	uint64_t fs_blocks;             /* the size of fresh */
+	uint64_t dirty_since;           /* monotonic ns; 0: nothing dirty */
+	bool unsynced;                  /* backend writes since its FLUSH */
 	struct struct_io_stats stats;
 };
 
@@ -77,19 +135,19 @@ cache_find(struct fs_io *io, uint64_t blk)
 }
 
 static void
-lru_unlink(struct cblock *b)
+list_unlink(struct cblock *b)
 {
 	b->prev->next = b->next;
 	b->next->prev = b->prev;
 }
 
 static void
-lru_push_front(struct fs_io *io, struct cblock *b)
+list_push_front(struct cblock *head, struct cblock *b)
 {
-	b->next = io->lru.next;
-	b->prev = &io->lru;
-	io->lru.next->prev = b;
-	io->lru.next = b;
+	b->next = head->next;
+	b->prev = head;
+	head->next->prev = b;
+	head->next = b;
 }
 
 static void
@@ -102,16 +160,46 @@ hash_remove(struct fs_io *io, struct cblock *b)
 	*pp = b->hnext;
 }
 
+/* A block that is in neither hash nor list goes back where it came
+ * from: the free list, or the heap for an overflow block. */
+static void
+cache_release(struct fs_io *io, struct cblock *b)
+{
+	if (b->overflow) {
+		io->noverflow--;
+		rumpuser_free(b->data, 0);
+		rumpuser_free(b, sizeof(*b));
+		return;
+	}
+	b->hnext = io->free_list;
+	io->free_list = b;
+}
+
 static void
 cache_drop(struct fs_io *io, struct cblock *b)
 {
 	hash_remove(io, b);
-	lru_unlink(b);
+	list_unlink(b);
 	if (b->dirty)
 		io->ndirty--;
 	b->dirty = false;
-	b->hnext = io->free_list;
-	io->free_list = b;
+	cache_release(io, b);
+}
+
+static void
+mark_dirty(struct fs_io *io, struct cblock *b)
+{
+	uint64_t now = 0;
+
+	if (b->dirty)
+		return;
+	list_unlink(b);
+	list_push_front(&io->dirty, b);
+	b->dirty = true;
+	if (io->ndirty++ == 0) {
+		rumpuser_clock_gettime(RUMPUSER_CLOCK_MONO, &now);
+		io->dirty_since = now ? now : 1;
+	}
 }
 
 static int
@@ -119,6 +207,7 @@ be_write(struct fs_io *io, uint64_t blk, const void *data, size_t len)
 {
 	int error = io->be->write(io->be->ctx, blk * io->bs, data, len);
 
+	io->unsynced = true;
 	if (error == 0)
 		io->stats.bytes_written += len;
 	return error;
@@ -134,67 +223,187 @@ be_read(struct fs_io *io, uint64_t blk, void *data, size_t len)
 	return error;
 }
 
-static int
-cmp_blk(const void *a, const void *b)
+static enum bclass
+class_of(const struct fs_io *io, uint64_t blk)
 {
-	uint64_t x = (*(struct cblock *const *)a)->blk;
-	uint64_t y = (*(struct cblock *const *)b)->blk;
+	unsigned lo = 0, hi = io->nranges, mid;
 
-	return x < y ? -1 : x > y;
+	/* The last range starting at or before blk. */
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (io->ranges[mid].start <= blk)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo > 0 && blk - io->ranges[lo - 1].start < io->ranges[lo - 1].len)
+		return io->ranges[lo - 1].cls;
+	if (io->fresh != NULL && blk < io->fs_blocks &&
+	    ext2fs_test_block_bitmap2(io->fresh, blk))
+		return BC_FRESH;
+	return BC_OTHER;
 }
 
-/* Writes every dirty block, sorted, runs of neighbours merged. */
 static int
-cache_write_back(struct fs_io *io)
+cmp_flush(const void *a, const void *b)
 {
-	unsigned n = 0, i, j, per = MERGE_MAX / io->bs;
-	struct cblock *b;
+	const struct cblock *x = *(struct cblock *const *)a;
+	const struct cblock *y = *(struct cblock *const *)b;
+
+	if (x->cls != y->cls)
+		return x->cls < y->cls ? -1 : 1;
+	return x->blk < y->blk ? -1 : x->blk > y->blk;
+}
+
+/* Writes sorted[i..n) of one class, runs of neighbours merged, skipping
+ * blocks phase 0 already wrote in full. */
+static int
+write_runs(struct fs_io *io, unsigned i, unsigned n)
+{
+	unsigned per = MERGE_MAX / io->bs, j, k;
+	struct cblock **s = io->sorted;
 	int error;
 
-	if (io->ndirty == 0)
-		return 0;
-	for (b = io->lru.next; b != &io->lru; b = b->next)
-		if (b->dirty)
-			io->sorted[n++] = b;
-	qsort(io->sorted, n, sizeof(io->sorted[0]), cmp_blk);
-	for (i = 0; i < n; i = j) {
-		for (j = i + 1; j < n && j - i < per &&
-		     io->sorted[j]->blk == io->sorted[j - 1]->blk + 1; j++)
+	for (; i < n; i = j) {
+		if (s[i]->final) {
+			j = i + 1;
+			continue;
+		}
+		for (j = i + 1; j < n && j - i < per && !s[j]->final &&
+		     s[j]->blk == s[j - 1]->blk + 1; j++)
 			;
 		if (j - i == 1) {
-			error = be_write(io, io->sorted[i]->blk,
-			                 io->sorted[i]->data, io->bs);
+			error = be_write(io, s[i]->blk, s[i]->data, io->bs);
 		} else {
-			for (unsigned k = i; k < j; k++)
+			for (k = i; k < j; k++)
 				memcpy(io->merge + (size_t)(k - i) * io->bs,
-				       io->sorted[k]->data, io->bs);
-			error = be_write(io, io->sorted[i]->blk, io->merge,
+				       s[k]->data, io->bs);
+			error = be_write(io, s[i]->blk, io->merge,
 			                 (size_t)(j - i) * io->bs);
 		}
 		if (error)
 			return error;
-		for (unsigned k = i; k < j; k++)
-			io->sorted[k]->dirty = false;
-		io->ndirty -= j - i;
 	}
 	return 0;
 }
 
-/* A free cache block for blk, not yet in the hash or LRU list. */
+/*
+ * Phase 0 for one dirty bitmap block: the union of the bits on disk and
+ * the new ones goes out first, unless it adds nothing.  When the union is
+ * the new content itself (only allocations), that write is final.
+ */
+static int
+write_bitmap_union(struct fs_io *io, struct cblock *b)
+{
+	unsigned char *u = io->merge;
+	bool adds = false, frees = false;
+	int error;
+
+	if ((error = be_read(io, b->blk, io->old, io->bs)) != 0)
+		return error;
+	for (unsigned i = 0; i < io->bs; i++) {
+		u[i] = io->old[i] | b->data[i];
+		adds |= u[i] != io->old[i];
+		frees |= u[i] != b->data[i];
+	}
+	if (!adds)
+		return 0;
+	if ((error = be_write(io, b->blk, u, io->bs)) != 0)
+		return error;
+	b->final = !frees;
+	return 0;
+}
+
+/* Writes every dirty block in the order described at the top. */
+static int
+cache_write_back(struct fs_io *io)
+{
+	unsigned n = 0, i, j, c;
+	struct cblock *b, **grown;
+	int error;
+
+	if (io->ndirty == 0)
+		return 0;
+	if (io->sorted_cap < io->ndirty) {
+		if ((error = rumpuser_malloc(sizeof(*grown) * io->ndirty, 0,
+		                             (void **)&grown)) != 0)
+			return error;
+		rumpuser_free(io->sorted, 0);
+		io->sorted = grown;
+		io->sorted_cap = io->ndirty;
+	}
+	for (b = io->dirty.next; b != &io->dirty; b = b->next) {
+		b->cls = class_of(io, b->blk);
+		b->final = false;
+		io->sorted[n++] = b;
+	}
+	qsort(io->sorted, n, sizeof(io->sorted[0]), cmp_flush);
+
+	/* With no fresh blocks, the unions come first of all. */
+	if (n > 0 && io->sorted[0]->cls != BC_FRESH)
+		for (i = 0; i < n; i++)
+			if (io->sorted[i]->cls == BC_BITMAP &&
+			    (error = write_bitmap_union(io,
+			                                io->sorted[i])) != 0)
+				return error;
+	for (i = 0; i < n; i = j) {
+		c = io->sorted[i]->cls;
+		for (j = i; j < n && io->sorted[j]->cls == c; j++)
+			;
+		if ((error = write_runs(io, i, j)) != 0)
+			return error;
+		if (c != BC_FRESH)
+			continue;
+		for (unsigned k = j; k < n; k++)
+			if (io->sorted[k]->cls == BC_BITMAP &&
+			    (error = write_bitmap_union(io,
+			                                io->sorted[k])) != 0)
+				return error;
+	}
+
+	/* All of it is on its way: clean, and the overflow given back. */
+	while ((b = io->dirty.next) != &io->dirty) {
+		list_unlink(b);
+		b->dirty = false;
+		if (b->overflow) {
+			hash_remove(io, b);
+			cache_release(io, b);
+		} else {
+			list_push_front(&io->clean, b);
+		}
+	}
+	io->ndirty = 0;
+	io->dirty_since = 0;
+	return 0;
+}
+
+/*
+ * A free cache block for blk, not yet in the hash or a list: an unused
+ * one, else the least recently used clean one, else (everything dirty)
+ * a new one past the cache's size.
+ */
 static int
 cache_get_free(struct fs_io *io, struct cblock **bp)
 {
 	struct cblock *b;
 	int error;
 
-	if (io->free_list == NULL) {
-		b = io->lru.prev;
-		if (b->dirty && (error = cache_write_back(io)) != 0)
-			return error;
-		cache_drop(io, b);
+	if (io->free_list == NULL && io->clean.prev != &io->clean)
+		cache_drop(io, io->clean.prev);
+	if ((b = io->free_list) != NULL) {
+		io->free_list = b->hnext;
+		*bp = b;
+		return 0;
 	}
-	b = io->free_list;
-	io->free_list = b->hnext;
+	if ((error = rumpuser_malloc(sizeof(*b), 0, (void **)&b)) != 0)
+		return error;
+	memset(b, 0, sizeof(*b));
+	if ((error = rumpuser_malloc(io->bs, 4096, (void **)&b->data)) != 0) {
+		rumpuser_free(b, sizeof(*b));
+		return error;
+	}
+	b->overflow = true;
+	io->noverflow++;
 	*bp = b;
 	return 0;
 }
@@ -205,30 +414,43 @@ cache_insert(struct fs_io *io, struct cblock *b, uint64_t blk)
 	unsigned h = hash_of(io, blk);
 
 	b->blk = blk;
+	b->dirty = false;
 	b->hnext = io->hash[h];
 	io->hash[h] = b;
-	lru_push_front(io, b);
+	list_push_front(&io->clean, b);
 }
 
 static void
 cache_free(struct fs_io *io)
 {
+	struct cblock *b;
+
+	/* Overflow blocks are only ever dirty or clean, never free. */
+	while ((b = io->dirty.next) != NULL && b != &io->dirty)
+		cache_drop(io, b);
+	while ((b = io->clean.next) != NULL && b != &io->clean)
+		cache_drop(io, b);
 	rumpuser_free(io->blocks, 0);
 	rumpuser_free(io->pool, 0);
 	rumpuser_free(io->hash, 0);
 	rumpuser_free(io->sorted, 0);
 	rumpuser_free(io->merge, 0);
 	rumpuser_free(io->scratch, 0);
+	rumpuser_free(io->old, 0);
 	io->scratch = NULL;
+	io->old = NULL;
 	io->blocks = NULL;
 	io->pool = NULL;
 	io->hash = NULL;
 	io->sorted = NULL;
+	io->sorted_cap = 0;
 	io->merge = NULL;
 	io->cap = 0;
 	io->ndirty = 0;
+	io->dirty_since = 0;
 	io->free_list = NULL;
-	io->lru.next = io->lru.prev = &io->lru;
+	io->clean.next = io->clean.prev = &io->clean;
+	io->dirty.next = io->dirty.prev = &io->dirty;
 }
 
 /* (Re)builds an empty cache for block size bs. */
@@ -252,19 +474,18 @@ cache_setup(struct fs_io *io, unsigned bs)
 	                             (void **)&io->pool)) != 0 ||
 	    (error = rumpuser_malloc(sizeof(*io->hash) * hsize, 0,
 	                             (void **)&io->hash)) != 0 ||
-	    (error = rumpuser_malloc(sizeof(*io->sorted) * cap, 0,
-	                             (void **)&io->sorted)) != 0 ||
 	    (error = rumpuser_malloc(MERGE_MAX > bs ? MERGE_MAX : bs, 4096,
 	                             (void **)&io->merge)) != 0 ||
-	    (error = rumpuser_malloc(bs, 4096, (void **)&io->scratch)) != 0) {
+	    (error = rumpuser_malloc(bs, 4096, (void **)&io->scratch)) != 0 ||
+	    (error = rumpuser_malloc(bs, 4096, (void **)&io->old)) != 0) {
 		cache_free(io);
 		return error;
 	}
 	memset(io->hash, 0, sizeof(*io->hash) * hsize);
 	io->hash_mask = hsize - 1;
 	for (i = 0; i < cap; i++) {
+		memset(&io->blocks[i], 0, sizeof(io->blocks[i]));
 		io->blocks[i].data = io->pool + (size_t)i * bs;
-		io->blocks[i].dirty = false;
 		io->blocks[i].hnext = i + 1 < cap ? &io->blocks[i + 1] : NULL;
 	}
 	io->free_list = &io->blocks[0];
@@ -276,14 +497,16 @@ cache_setup(struct fs_io *io, unsigned bs)
 static void
 cache_forget(struct fs_io *io, uint64_t blk, uint64_t count)
 {
-	struct cblock *b, *next;
+	struct cblock *b, *next, *head;
 
 	if (count > io->cap) {
-		for (b = io->lru.next; b != &io->lru; b = next) {
-			next = b->next;
-			if (b->blk >= blk && b->blk - blk < count)
-				cache_drop(io, b);
-		}
+		for (head = &io->clean; head != NULL;
+		     head = head == &io->clean ? &io->dirty : NULL)
+			for (b = head->next; b != head; b = next) {
+				next = b->next;
+				if (b->blk >= blk && b->blk - blk < count)
+					cache_drop(io, b);
+			}
 		return;
 	}
 	for (uint64_t i = 0; i < count; i++)
@@ -300,16 +523,17 @@ read_one(struct fs_io *io, uint64_t blk, void *data)
 	int error;
 
 	if (b != NULL) {
-		lru_unlink(b);
-		lru_push_front(io, b);
+		if (!b->dirty) {
+			list_unlink(b);
+			list_push_front(&io->clean, b);
+		}
 		memcpy(data, b->data, io->bs);
 		return 0;
 	}
 	if ((error = cache_get_free(io, &b)) != 0)
 		return error;
 	if ((error = be_read(io, blk, b->data, io->bs)) != 0) {
-		b->hnext = io->free_list;
-		io->free_list = b;
+		cache_release(io, b);
 		return error;
 	}
 	cache_insert(io, b, blk);
@@ -327,7 +551,7 @@ read_blocks(struct fs_io *io, uint64_t blk, uint64_t count, void *data)
 		return read_one(io, blk, data);
 	if ((error = be_read(io, blk, data, count * io->bs)) != 0)
 		return error;
-	if (io->lru.next == &io->lru)
+	if (io->clean.next == &io->clean && io->dirty.next == &io->dirty)
 		return 0;
 	for (uint64_t i = 0; i < count; i++)
 		if ((b = cache_find(io, blk + i)) != NULL)
@@ -343,38 +567,53 @@ write_one(struct fs_io *io, uint64_t blk, const void *data)
 	int error;
 
 	if (b != NULL) {
-		lru_unlink(b);
-		lru_push_front(io, b);
+		/* libext2fs rewrites every bitmap and descriptor block at a
+		 * flush: unchanged ones need not go out again. */
+		if (!b->dirty && memcmp(b->data, data, io->bs) == 0) {
+			list_unlink(b);
+			list_push_front(&io->clean, b);
+			return 0;
+		}
 	} else {
 		if ((error = cache_get_free(io, &b)) != 0)
 			return error;
 		cache_insert(io, b, blk);
 	}
 	memcpy(b->data, data, io->bs);
-	if (!b->dirty) {
-		b->dirty = true;
-		io->ndirty++;
-	}
-	/* Keeps clean blocks around for reads, and flushes large. */
-	if (io->ndirty > io->cap / 2)
-		return cache_write_back(io);
+	mark_dirty(io, b);
 	return 0;
+}
+
+/* True if [blk, blk+count) holds nothing but file system blocks outside
+ * the fixed metadata areas. */
+static bool
+all_other(const struct fs_io *io, uint64_t blk, uint64_t count)
+{
+	for (uint64_t i = 0; i < count; i++)
+		if (class_of(io, blk + i) != BC_OTHER)
+			return false;
+	return true;
 }
 
 static errcode_t
 write_blocks(struct fs_io *io, uint64_t blk, uint64_t count, const void *data)
 {
+	const unsigned char *p = data;
 	struct cblock *b;
 	int error;
 
-	if (count == 1)
-		return write_one(io, blk, data);
+	if (count < DIRECT_MIN || !all_other(io, blk, count)) {
+		for (uint64_t i = 0; i < count; i++)
+			if ((error = write_one(io, blk + i,
+			                       p + i * io->bs)) != 0)
+				return error;
+		return 0;
+	}
 	/* Cached copies take the new bytes; a dirty one stays dirty (it is
 	 * written again at the next flush, which is harmless). */
-	for (uint64_t i = 0; i < count && io->lru.next != &io->lru; i++)
+	for (uint64_t i = 0; i < count; i++)
 		if ((b = cache_find(io, blk + i)) != NULL)
-			memcpy(b->data,
-			       (const unsigned char *)data + i * io->bs, io->bs);
+			memcpy(b->data, p + i * io->bs, io->bs);
 	error = be_write(io, blk, data, count * io->bs);
 	if (error)
 		cache_forget(io, blk, count);
@@ -497,7 +736,13 @@ fs_io_flush(io_channel ch)
 		return 0;
 	if ((error = cache_write_back(io)) != 0)
 		return error;
-	return io->be->flush(io->be->ctx);
+	/* A commit with nothing new since the last one costs nothing. */
+	if (!io->unsynced)
+		return 0;
+	if ((error = io->be->flush(io->be->ctx)) != 0)
+		return error;
+	io->unsynced = false;
+	return 0;
 }
 
 static errcode_t
@@ -512,6 +757,7 @@ fs_io_discard(io_channel ch, unsigned long long blk, unsigned long long count)
 	if (!in_range(io, blk, 0) || count > (io->be->size / io->bs) - blk)
 		return EXT2_ET_INVALID_ARGUMENT;
 	cache_forget(io, blk, count);
+	io->unsynced = true;
 	return io->be->discard(io->be->ctx, blk * io->bs, count * io->bs);
 }
 
@@ -527,6 +773,7 @@ fs_io_zeroout(io_channel ch, unsigned long long blk, unsigned long long count)
 	if (!in_range(io, blk, 0) || count > (io->be->size / io->bs) - blk)
 		return EXT2_ET_INVALID_ARGUMENT;
 	cache_forget(io, blk, count);
+	io->unsynced = true;
 	return io->be->zeroout(io->be->ctx, blk * io->bs, count * io->bs);
 }
 
@@ -575,6 +822,7 @@ fs_io_close(io_channel ch)
 	if (!io->be->read_only)
 		error = fs_io_flush(ch);
 	cache_free(io);
+	rumpuser_free(io->ranges, 0);
 	rumpuser_free(io, sizeof(*io));
 	ext2fs_free_mem(&ch->name);
 	ext2fs_free_mem(&ch);
@@ -611,7 +859,8 @@ fs_io_open(const char *name, int flags, io_channel *chp)
 	memset(io, 0, sizeof(*io));
 	io->be = p->be;
 	io->cache_bytes = p->cache_bytes;
-	io->lru.next = io->lru.prev = &io->lru;
+	io->clean.next = io->clean.prev = &io->clean;
+	io->dirty.next = io->dirty.prev = &io->dirty;
 	io->stats.num_fields = 2;
 	if ((error = cache_setup(io, 1024)) != 0)
 		goto fail;
@@ -654,6 +903,101 @@ struct struct_io_manager fs_io_manager = {
 	.discard = fs_io_discard,
 	.zeroout = fs_io_zeroout,
 };
+
+/* ---- what fs_ext2 asks of its channel -------------------------------- */
+
+static void
+add_range(struct meta_range *r, unsigned *n, uint64_t start, uint64_t len,
+          enum bclass cls)
+{
+	if (len == 0)
+		return;
+	r[*n] = (struct meta_range){ .start = start, .len = len, .cls = cls };
+	(*n)++;
+}
+
+static int
+cmp_range(const void *a, const void *b)
+{
+	const struct meta_range *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+int
+fs_io_attach(io_channel ch, ext2_filsys fs, ext2fs_block_bitmap fresh)
+{
+	struct fs_io *io = chan_io(ch);
+	struct meta_range *r;
+	blk64_t super, old_desc, new_desc;
+	blk_t used;
+	uint64_t desc;
+	unsigned n = 0, m, i, per = 5;
+	dgrp_t g;
+	int error;
+
+	if (fs->group_desc_count > UINT32_MAX / per)
+		return EFBIG;
+	if ((error = rumpuser_malloc(sizeof(*r) * fs->group_desc_count * per,
+	                             0, (void **)&r)) != 0)
+		return error;
+	desc = ext2fs_has_feature_meta_bg(fs->super)
+	       ? fs->super->s_first_meta_bg : fs->desc_blocks;
+	for (g = 0; g < fs->group_desc_count; g++) {
+		add_range(r, &n, ext2fs_block_bitmap_loc(fs, g), 1, BC_BITMAP);
+		add_range(r, &n, ext2fs_inode_bitmap_loc(fs, g), 1, BC_BITMAP);
+		add_range(r, &n, ext2fs_inode_table_loc(fs, g),
+		          fs->inode_blocks_per_group, BC_ITABLE);
+		if (ext2fs_super_and_bgd_loc2(fs, g, &super, &old_desc,
+		                              &new_desc, &used) != 0)
+			continue;
+		/* Group 0's superblock lives in block 0 with 4 KiB blocks. */
+		if (super != 0 || g == 0)
+			add_range(r, &n, super, 1, BC_SUPER);
+		if (old_desc != 0)
+			add_range(r, &n, old_desc, desc, BC_SUPER);
+		if (new_desc != 0)
+			add_range(r, &n, new_desc, 1, BC_SUPER);
+	}
+	qsort(r, n, sizeof(*r), cmp_range);
+	/* Neighbours of one class merge (flex_bg packs them); overlaps,
+	 * which only a damaged image has, keep the first class. */
+	for (m = 0, i = 0; i < n; i++) {
+		uint64_t prev_end = m > 0 ? r[m - 1].start + r[m - 1].len : 0;
+
+		if (m > 0 && (r[i].start < prev_end ||
+		              (r[i].start == prev_end &&
+		               r[i].cls == r[m - 1].cls))) {
+			if (r[i].start + r[i].len > prev_end)
+				r[m - 1].len = r[i].start + r[i].len -
+				               r[m - 1].start;
+			continue;
+		}
+		r[m++] = r[i];
+	}
+	rumpuser_free(io->ranges, 0);
+	io->ranges = r;
+	io->nranges = m;
+	io->fresh = fresh;
+	io->fs_blocks = ext2fs_blocks_count(fs->super);
+	return 0;
+}
+
+unsigned
+fs_io_dirty(io_channel ch, uint64_t *since)
+{
+	struct fs_io *io = chan_io(ch);
+
+	if (since != NULL)
+		*since = io->dirty_since;
+	return io->ndirty;
+}
+
+unsigned
+fs_io_capacity(io_channel ch)
+{
+	return chan_io(ch)->cap;
+}
 
 /* ---- the image backend ------------------------------------------------- */
 

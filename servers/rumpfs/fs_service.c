@@ -457,16 +457,43 @@ run_job(struct fs_service *svc, struct fs_job *job)
 	complete(job->s, sqe, result, aux);
 }
 
+/* An implicit commit when one is due (fs_ext2_tick); a failure is only
+ * logged here: the next COMMIT reports it to a client. */
+static uint64_t
+tick(struct fs_service *svc)
+{
+	uint64_t next = UINT64_MAX;
+	int error;
+
+	if ((error = fs_ext2_tick(svc->fs, &next)) != 0) {
+		rumpuser_log(RUMPUSER_LOG_ERROR, "rumpfs", "implicit commit: "
+		             "%s", strerror(error));
+		next = FS_EXT2_COMMIT_INTERVAL_NS;
+	}
+	return next;
+}
+
 static void *
 worker_main(void *arg)
 {
 	struct fs_service *svc = arg;
 	struct fs_job *job;
+	uint64_t next = UINT64_MAX;
 
 	rumpuser_mutex_enter(svc->mtx);
 	for (;;) {
-		while (svc->head == NULL && !svc->stopping)
-			rumpuser_cv_wait(svc->cv, svc->mtx);
+		while (svc->head == NULL && !svc->stopping) {
+			if (next == UINT64_MAX) {
+				rumpuser_cv_wait(svc->cv, svc->mtx);
+				continue;
+			}
+			rumpuser_cv_timedwait(svc->cv, svc->mtx, next);
+			if (svc->head == NULL && !svc->stopping) {
+				rumpuser_mutex_exit(svc->mtx);
+				next = tick(svc);
+				rumpuser_mutex_enter(svc->mtx);
+			}
+		}
 		if (svc->head == NULL)
 			break;
 		job = svc->head;
@@ -477,6 +504,9 @@ worker_main(void *arg)
 		rumpuser_mutex_exit(svc->mtx);
 		run_job(svc, job);
 		free(job);
+		/* Between two operations the state is whole: the only
+		 * moment an implicit commit may write it. */
+		next = tick(svc);
 		rumpuser_mutex_enter(svc->mtx);
 	}
 	rumpuser_mutex_exit(svc->mtx);

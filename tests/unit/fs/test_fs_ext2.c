@@ -6,6 +6,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,6 +162,121 @@ test_write_debugfs(void **state)
 	                    "grep -q 'User:     7'", f->img), 0);
 }
 
+/* A backend that records the writes reaching the image. */
+struct recorder {
+	struct fs_ext2_backend inner;
+	unsigned writes, flushes;
+	uint64_t last_off;
+	bool write_after_flush;
+};
+
+static int
+rec_read(void *ctx, uint64_t off, void *buf, size_t len)
+{
+	struct recorder *r = ctx;
+
+	return r->inner.read(r->inner.ctx, off, buf, len);
+}
+
+static int
+rec_write(void *ctx, uint64_t off, const void *buf, size_t len)
+{
+	struct recorder *r = ctx;
+
+	r->writes++;
+	r->last_off = off;
+	return r->inner.write(r->inner.ctx, off, buf, len);
+}
+
+static int
+rec_flush(void *ctx)
+{
+	struct recorder *r = ctx;
+
+	r->flushes++;
+	return r->inner.flush(r->inner.ctx);
+}
+
+/*
+ * The image only moves from one committed state to the next: however
+ * much an uncommitted state outgrows the cache, nothing of it is written,
+ * and a commit writes the superblock last, then flushes.
+ */
+static void
+test_commit_only(void **state)
+{
+	struct fixture *f = *state;
+	struct fs_ext2_mount_opts o = { .name = f->img,
+	                                .cache_bytes = 64 << 10 };
+	struct recorder r = { 0 };
+	struct fs_ext2_backend be;
+	struct fs_ext2_create c = { .kind = FS_EXT2_DIR, .mode = 0755 };
+	struct rump_fattr a;
+	static char data[200000];
+	uint64_t next;
+	char name[32], why[256];
+
+	assert_int_equal(fs_ext2_image_open(f->img, false, &r.inner), 0);
+	be = r.inner;
+	be.ctx = &r;
+	be.read = rec_read;
+	be.write = rec_write;
+	be.flush = rec_flush;
+	assert_int_equal(fs_ext2_mount(&be, &o, &f->fs, why, sizeof(why)), 0);
+	fs_ext2_mountinfo(f->fs, &f->mi);
+	r.writes = r.flushes = 0;
+
+	c.dir = f->mi.root;
+	c.name = name;
+	/* 16 blocks of cache; this dirties far more. */
+	for (int i = 0; i < 400; i++) {
+		c.name_len = (size_t)snprintf(name, sizeof(name), "d%03d", i);
+		assert_int_equal(fs_ext2_create(f->fs, &c, &a), 0);
+	}
+	memset(data, 'x', sizeof(data));
+	assert_int_equal(fs_ext2_write(f->fs, &a.fh, 0, data, sizeof(data)),
+	                 EISDIR);
+	c.kind = FS_EXT2_FILE;
+	c.name = "file";
+	c.name_len = 4;
+	assert_int_equal(fs_ext2_create(f->fs, &c, &a), 0);
+	assert_int_equal(fs_ext2_write(f->fs, &a.fh, 0, data, sizeof(data)),
+	                 0);
+	assert_int_equal(r.writes, 0);
+	assert_int_equal(r.flushes, 0);
+	/* Still the state of the mount. */
+	assert_int_equal(sh("e2fsck -fn %s >/dev/null 2>&1", f->img), 0);
+
+	/* Due: the cache is more than half dirty. */
+	assert_int_equal(fs_ext2_tick(f->fs, &next), 0);
+	assert_true(r.writes > 0);
+	assert_int_equal(r.flushes, 1);
+	assert_true(r.last_off < 4096);
+	assert_int_equal(sh("e2fsck -fn %s >/dev/null 2>&1", f->img), 0);
+	assert_int_equal(sh("debugfs -R 'ls /' %s 2>/dev/null | "
+	                    "grep -q d399", f->img), 0);
+
+	/* A small change waits for the interval; nothing new costs no
+	 * flush. */
+	assert_int_equal(fs_ext2_setattr(f->fs, &(struct rump_fs_setattr_req){
+	        .fh = a.fh, .valid = RUMP_FS_SET_MODE, .mode = 0600 }, &a), 0);
+	r.writes = r.flushes = 0;
+	assert_int_equal(fs_ext2_tick(f->fs, &next), 0);
+	assert_int_equal(r.writes, 0);
+	assert_true(next > 0 && next <= FS_EXT2_COMMIT_INTERVAL_NS);
+	assert_int_equal(fs_ext2_commit(f->fs), 0);
+	assert_int_equal(r.flushes, 1);
+	assert_int_equal(fs_ext2_commit(f->fs), 0);
+	assert_int_equal(r.flushes, 1);
+	assert_int_equal(fs_ext2_tick(f->fs, &next), 0);
+	assert_int_equal(next, UINT64_MAX);
+
+	assert_int_equal(fs_ext2_unmount(f->fs), 0);
+	f->fs = NULL;
+	fs_ext2_image_close(&r.inner);
+	assert_int_equal(sh("e2fsck -fn %s >/dev/null 2>&1", f->img), 0);
+}
+
 /* A journal needing recovery: refused read-write, served read-only. */
 static void
 test_needs_recovery(void **state)
@@ -190,6 +306,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_write_debugfs, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_needs_recovery, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_commit_only, setup,
 		                                teardown),
 	};
 
