@@ -14,6 +14,9 @@ packages=(
 	fdisk jq qemu-utils libnbd-bin nbdkit fio e2fsprogs
 	# file systems: libext2fs, FUSE, and the tools the tests compare with
 	libext2fs-dev libfuse3-dev fuse3 attr rsync
+	# network (rumpnet): dpkg-dev unpacks lwIP's source (fetch_lwip below);
+	# the peers and tools of the network tests and bench/net
+	dpkg-dev iproute2 iputils-ping curl iperf3 tshark ethtool bc
 )
 
 missing=()
@@ -31,9 +34,20 @@ ensure_user() {
 	fi
 }
 
+# ---- rumpnet: lwIP's source ---------------------------------------------
+# The inet component compiles lwIP from Debian's source package with the
+# project's own options (never Debian's liblwip .so).  scripts/lwip.sh
+# turns on source entries (copies of the machine's apt sources, no host
+# named) and unpacks it into third_party/lwip-src/ (git-ignored).
+fetch_lwip() {
+	bash "$(dirname "${BASH_SOURCE[0]}")/lwip.sh"
+}
+# ---- end rumpnet -------------------------------------------------------
+
 if [ ${#missing[@]} -eq 0 ]; then
 	echo "install: all ${#packages[@]} packages present"
 	ensure_user
+	fetch_lwip
 	exit 0
 fi
 
@@ -47,3 +61,4 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}"
 ensure_user
+fetch_lwip

@@ -65,7 +65,10 @@ if ! have_deb_src; then
 fi
 
 work=$(mktemp -d)
-chmod 0755 "$work" # apt fetches as _apt
+# apt downloads as its own user when it can write there.
+if [ "$(id -u)" -eq 0 ] && getent passwd _apt >/dev/null; then
+	chown _apt "$work"
+fi
 trap 'rm -rf "$work"' EXIT
 (cd "$work" && apt-get source -qq lwip >/dev/null)
 src=$(find "$work" -mindepth 1 -maxdepth 1 -type d -name 'lwip-*' | head -n1)

@@ -5,7 +5,6 @@
  * goes through rumpuser.
  */
 #include <stdarg.h>
-#include <stdio.h>
 
 #include "lwip/arch.h"
 #include "lwip/sys.h"

@@ -435,7 +435,7 @@ ctl_open(struct net_sess *ss, const void *body, size_t len, void *reply,
          size_t *reply_len)
 {
 	struct rump_net_open req;
-	struct rump_net_open_reply *r = reply;
+	struct rump_net_open_reply r;
 	struct net_raw *raw = NULL;
 	struct net_if *nif;
 	char name[RUMP_NAME_MAX];
@@ -471,9 +471,12 @@ ctl_open(struct net_sess *ss, const void *body, size_t len, void *reply,
 	raw_insert_locked(nif, raw);
 	__atomic_fetch_add(&nif->nraws, 1, __ATOMIC_RELAXED);
 	rumpuser_mutex_exit(nif->raw_lock);
-	r->handle = handle_make(ss, slot);
-	if_info(nif, &r->info);
-	*reply_len = sizeof(*r);
+	/* Built here: the framework's reply buffer is only 4-byte aligned. */
+	memset(&r, 0, sizeof(r));
+	r.handle = handle_make(ss, slot);
+	if_info(nif, &r.info);
+	memcpy(reply, &r, sizeof(r));
+	*reply_len = sizeof(r);
 	return 0;
 }
 
@@ -534,7 +537,7 @@ net_control(struct rump_session *s, uint16_t type, const void *body,
 {
 	struct net_sess *ss = rump_session_ctx(s);
 	struct net_service *ns = ss->ns;
-	struct rump_net_if_info *info = reply;
+	struct rump_net_if_info info;
 	struct net_raw *raw;
 	char name[RUMP_NAME_MAX];
 	struct net_if *nif;
@@ -548,11 +551,15 @@ net_control(struct rump_session *s, uint16_t type, const void *body,
 	case RUMP_NET_MSG_LIST:
 		if (len != 0)
 			return EINVAL;
-		if (cap < ns->nifs * sizeof(*info))
+		if (cap < ns->nifs * sizeof(info))
 			return EOVERFLOW;
-		for (i = 0; i < ns->nifs; i++)
-			if_info(&ns->ifs[i], &info[i]);
-		*reply_len = ns->nifs * sizeof(*info);
+		/* Built aside: the reply buffer is only 4-byte aligned. */
+		for (i = 0; i < ns->nifs; i++) {
+			if_info(&ns->ifs[i], &info);
+			memcpy((uint8_t *)reply + i * sizeof(info), &info,
+			       sizeof(info));
+		}
+		*reply_len = ns->nifs * sizeof(info);
 		return 0;
 	case RUMP_NET_MSG_STATUS:
 		if (len != RUMP_NAME_MAX)
@@ -561,8 +568,9 @@ net_control(struct rump_session *s, uint16_t type, const void *body,
 			return error;
 		if ((nif = if_find(ns, name)) == NULL)
 			return ENXIO;
-		if_info(nif, info);
-		*reply_len = sizeof(*info);
+		if_info(nif, &info);
+		memcpy(reply, &info, sizeof(info));
+		*reply_len = sizeof(info);
 		return 0;
 	case RUMP_NET_MSG_OPEN:
 		return ctl_open(ss, body, len, reply, reply_len);

@@ -22,7 +22,7 @@ alive()
 	server_pid rumpnet.pid > /dev/null
 }
 
-inject=$(dirname "$0")/inject.py
+inject=$(cd "$(dirname "$0")" && pwd)/inject.py
 for seed in 1 2 3; do
 	in_ns python3 "$inject" rump0 "$mac" 3000 $seed ||
 		fail "injecting frames (seed $seed)"

@@ -21,18 +21,13 @@ bus=$RUMPD_DIR/bus
 # The system's interpreter: a per-user one (pyenv) is not nobody's.
 PY=$(PATH=/usr/bin:/bin command -v python3 || command -v python3)
 
-_preload=$RUMPHIJACK
-_asan=$(ldd "$RUMPHIJACK" 2>/dev/null | awk '/libasan/ { print $3 }')
-if [ -n "$_asan" ]; then
-	_ubsan=$(ldd "$RUMPHIJACK" | awk '/libubsan/ { print $3 }')
-	_preload="$_asan${_ubsan:+:$_ubsan}:$RUMPHIJACK"
-fi
+# The library is never built with sanitizers (see gateways/hijack), so the
+# programs it goes into run as they are.
 on() # on a|b CMD...: a hijacked program on member a or b
 {
 	local m=$1
 	shift
-	RUMP_SERVER="$RUMPD_DIR/$m.sock" LD_PRELOAD="$_preload" \
-		ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+	RUMP_SERVER="$RUMPD_DIR/$m.sock" LD_PRELOAD="$RUMPHIJACK" \
 		"${as_user[@]}" "$@"
 }
 
@@ -79,13 +74,23 @@ cmp -s got6 www/blob || fail "HTTP over IPv6 on the bus: files differ"
 on a curl -sS -o got4 "http://10.1.0.2:8000/blob" || fail "HTTP over IPv4"
 cmp -s got4 www/blob || fail "HTTP over IPv4 on the bus: files differ"
 
-on b iperf3 -s -1 -p 5401 > srv2.log 2>&1 &
-kill_at_exit $!
-for (( i = 0; i < 50; i++ )); do
-	on a iperf3 -c 10.1.0.2 -p 5401 -t 1 -u -b 50M -J > udp.json \
-		2>/dev/null
-	grep -q '"sum"' udp.json && break
-	sleep 0.2
+# UDP: iperf3 waits forever when its set-up datagram is lost; each try has
+# a time limit (KILL: its SIGTERM handler talks to a hijacked socket from
+# inside the interrupted call) and a fresh server.
+for try in 1 2 3; do
+	on b iperf3 -s -1 -p $((5400 + try)) > srv-u$try.log 2>&1 &
+	kill_at_exit $!
+	for (( i = 0; i < 50; i++ )); do
+		timeout -s KILL 20 env RUMP_SERVER="$RUMPD_DIR/a.sock" \
+			LD_PRELOAD="$RUMPHIJACK" "${as_user[@]}" iperf3 \
+			-c 10.1.0.2 -p $((5400 + try)) -t 1 -u -b 50M -J \
+			> udp.json 2>/dev/null || :
+		grep -q '"sum"' udp.json && break
+		grep -q 'Connection refused' udp.json || break
+		sleep 0.2
+	done
+	grep -q '"sum"' udp.json && ! grep -q '"error"' udp.json && break
+	echo "UDP try $try did not finish; again"
 done
 grep -q '"sum"' udp.json || fail "UDP over the bus"
 echo "net-shm: ok"

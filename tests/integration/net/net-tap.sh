@@ -49,7 +49,7 @@ grep -q "inet 10.0.0.2/24" list.txt || fail "net list: no IPv4 address"
 grep -q "inet6 fd00::2/64" list.txt || fail "net list: no IPv6 address"
 
 kill -TERM $pcap_pid 2>/dev/null
-wait $pcap_pid 2>/dev/null
+wait $pcap_pid 2>/dev/null || :
 tshark -r cap.pcap -Y "icmp.type == 0 && ip.src == $RUMP4" 2>/dev/null \
 	| grep -q "Echo (ping) reply" || fail "tshark: no ICMP echo reply"
 tshark -r cap.pcap -Y "icmpv6.type == 129" 2>/dev/null | grep -q "reply" ||
