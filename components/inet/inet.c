@@ -24,6 +24,9 @@
 #include "lwip/prot/ethernet.h"
 #include "lwip/mld6.h"
 #include "lwip/netif.h"
+#include "lwip/ip4_frag.h"
+#include "lwip/priv/tcp_priv.h"
+#include "lwip/prot/ip4.h"
 #include "lwip/timeouts.h"
 #include "netif/ethernet.h"
 
@@ -37,6 +40,8 @@ struct inet_if {
 	struct netif netif;         /* lwIP's; first, see netif_to_if */
 	struct inet *in;
 	struct rk_nic *nic;
+	uint16_t link_mtu;          /* the NIC's; netif.mtu is larger with
+	                             * TSO4, see inet_if_output4 */
 	uint8_t prefix6[LWIP_IPV6_NUM_ADDRESSES];
 	uint8_t *flat;              /* gathers long pbuf chains for output */
 	struct inet_if *next;
@@ -167,6 +172,129 @@ inet_if_linkoutput(struct netif *netif, struct pbuf *p)
 	return error == 0 || error == EAGAIN ? ERR_OK : ERR_IF;
 }
 
+/*
+ * IPv4 output on a NIC that splits TCP segments (RK_NIC_OFF_TSO4): the
+ * netif's MTU is the largest packet, so that lwIP neither fragments large
+ * TCP segments nor caps the MSS of connections that may send them (see
+ * inet_tcp_offload); every other packet longer than the link's MTU is
+ * fragmented here, at the link's MTU.
+ */
+/*
+ * lwIP offers the peer an MSS from the netif's MTU, which inet_if_output4
+ * raises: a SYN's MSS option comes down to the link's, as a router clamps
+ * it, with the checksum patched (RFC 1624).
+ */
+static void
+clamp_syn_mss(struct inet_if *ifp, struct pbuf *p, size_t ihl)
+{
+	uint8_t *th = (uint8_t *)p->payload + ihl, *o;
+	size_t thl, i;
+	uint32_t sum;
+	uint16_t mss, max = (uint16_t)(ifp->link_mtu - IP_HLEN - TCP_HLEN);
+
+	if (p->len < ihl + TCP_HLEN || !(th[13] & TCP_SYN))
+		return;
+	thl = (size_t)(th[12] >> 4) * 4;
+	if (thl < TCP_HLEN || p->len < ihl + thl)
+		return;
+	for (i = TCP_HLEN; i < thl; ) {
+		o = th + i;
+		if (o[0] == 0)          /* the end of the options */
+			return;
+		if (o[0] == 1) {        /* a one-byte no-op */
+			i++;
+			continue;
+		}
+		if (i + 1 >= thl || o[1] < 2 || i + o[1] > thl)
+			return;
+		i += o[1];
+		if (o[0] != 2 || o[1] != 4)
+			continue;
+		mss = (uint16_t)(o[2] << 8 | o[3]);
+		if (mss <= max)
+			return;
+		sum = (uint16_t)~(th[16] << 8 | th[17]);
+		sum += (uint16_t)~mss;
+		sum += max;
+		sum = (sum >> 16) + (sum & 0xffff);
+		sum = (sum >> 16) + (sum & 0xffff);
+		sum = (uint16_t)~sum;
+		o[2] = (uint8_t)(max >> 8);
+		o[3] = (uint8_t)max;
+		th[16] = (uint8_t)(sum >> 8);
+		th[17] = (uint8_t)sum;
+		return;
+	}
+}
+
+static err_t
+inet_if_output4(struct netif *netif, struct pbuf *p, const ip4_addr_t *dst)
+{
+	struct inet_if *ifp = netif_to_if(netif);
+	const struct ip_hdr *ih = p->payload;
+	err_t err;
+
+	if (p->len >= IP_HLEN && IPH_PROTO(ih) == IP_PROTO_TCP) {
+		clamp_syn_mss(ifp, p, (size_t)IPH_HL_BYTES(ih));
+		return etharp_output(netif, p, dst);
+	}
+	if (p->tot_len <= ifp->link_mtu)
+		return etharp_output(netif, p, dst);
+	/* ip4_frag cuts at netif->mtu; lwIP runs under the core lock, so
+	 * nothing else sees the link's value meanwhile. */
+	netif->mtu = ifp->link_mtu;
+	err = ip4_frag(p, netif, dst);
+	netif->mtu = INET_MTU_MAX;
+	return err;
+}
+
+uint16_t
+inet_tcp_offload(struct tcp_pcb *pcb)
+{
+	struct netif *netif;
+	struct inet_if *ifp;
+	uint16_t link_mss;
+
+	if (!IP_IS_V4_VAL(pcb->remote_ip))
+		return 0;
+	netif = ip_route(&pcb->local_ip, &pcb->remote_ip);
+	if (netif == NULL || netif->output != inet_if_output4)
+		return 0;
+	ifp = netif_to_if(netif);
+	/* The NIC cuts at the link's MTU: a peer that asked for smaller
+	 * segments keeps getting what it asked for. */
+	link_mss = (uint16_t)(ifp->link_mtu - IP_HLEN - TCP_HLEN);
+	if (pcb->mss < link_mss)
+		return 0;
+	pcb->mss = tcp_eff_send_mss_netif(TCP_MSS, netif, &pcb->remote_ip);
+	/* lwIP sends whole segments only: a window smaller than one would
+	 * stall the connection.  Slow start grows it from there. */
+	if (pcb->cwnd < pcb->mss)
+		pcb->cwnd = pcb->mss;
+	return link_mss;
+}
+
+void
+inet_tcp_fit(struct tcp_pcb *pcb, uint16_t link_mss)
+{
+	struct tcp_seg *seg = pcb->unsent;
+	uint32_t inflight, room, split;
+
+	if (seg == NULL || link_mss == 0)
+		return;
+	/* Only the receiver's window: the congestion window grows in
+	 * whole segments of the raised MSS and takes them as they are. */
+	inflight = pcb->snd_nxt - pcb->lastack;
+	room = pcb->snd_wnd > inflight ? pcb->snd_wnd - inflight : 0;
+	if (seg->len <= room || (room < link_mss && inflight != 0))
+		return; /* it goes now, or the next ACK calls again */
+	/* What fits in whole link segments, or one link segment for the
+	 * next window update to let through. */
+	split = room >= link_mss ? room - room % link_mss : link_mss;
+	if (split < seg->len)
+		(void)tcp_split_unsent_seg(pcb, (u16_t)split);
+}
+
 static err_t
 inet_if_init(struct netif *netif)
 {
@@ -178,12 +306,18 @@ inet_if_init(struct netif *netif)
 	memcpy(netif->hwaddr, ifp->nic->mac, ETH_HWADDR_LEN);
 	/* lwIP builds a frame in one pbuf chain whose length is 16 bits:
 	 * an IP packet plus its Ethernet header must fit. */
-	netif->mtu = (u16_t)(ifp->nic->mtu > INET_MTU_MAX ? INET_MTU_MAX :
-	                     ifp->nic->mtu);
-	netif->mtu6 = netif->mtu;
+	ifp->link_mtu = (u16_t)(ifp->nic->mtu > INET_MTU_MAX ? INET_MTU_MAX :
+	                        ifp->nic->mtu);
+	netif->mtu = ifp->link_mtu;
+	netif->mtu6 = ifp->link_mtu;
 	netif->flags = NETIF_FLAG_BROADCAST | NETIF_FLAG_ETHARP |
 	    NETIF_FLAG_ETHERNET | NETIF_FLAG_MLD6;
 	netif->output = etharp_output;
+	if ((ifp->nic->offloads & RK_NIC_OFF_TSO4) &&
+	    ifp->link_mtu < INET_MTU_MAX) {
+		netif->mtu = INET_MTU_MAX;
+		netif->output = inet_if_output4;
+	}
 	netif->output_ip6 = ethip6_output;
 	netif->linkoutput = inet_if_linkoutput;
 	return ERR_OK;

@@ -3,6 +3,7 @@
 #define RUMP_INET_INT_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "inet.h"
 
@@ -20,5 +21,20 @@ struct inet {
 	struct inet_if *ifs;
 	struct inet_sock *socks;        /* every open socket */
 };
+
+/*
+ * A connection just established: if its packets leave through a NIC that
+ * splits TCP segments, its MSS becomes the largest packet's, so that lwIP
+ * hands the NIC one segment where it would have built dozens.  Returns
+ * the MSS of the link then, else 0.
+ */
+uint16_t inet_tcp_offload(struct tcp_pcb *pcb);
+/*
+ * lwIP waits for a window that takes the whole first unsent segment (or
+ * for its persist timer, seconds): with segments raised by
+ * inet_tcp_offload, a receiver that reads slowly would never offer one.
+ * This cuts the segment to what the window takes, in link segments.
+ */
+void inet_tcp_fit(struct tcp_pcb *pcb, uint16_t link_mss);
 
 #endif /* RUMP_INET_INT_H */

@@ -60,6 +60,8 @@ struct inet_sock {
 	bool linger_on;
 	int linger_secs;
 	int sndbuf, rcvbuf;         /* as set; only reported */
+	uint16_t link_mss;          /* lwIP's MSS raised for a NIC that
+	                             * splits segments: the link's; else 0 */
 
 	/* TCP receive queue: a ring of pbuf chains, oldest at rxq_head */
 	struct pbuf **rxq;
@@ -618,8 +620,10 @@ try_send_stream(struct inet_sock *s, struct inet_op *op)
 		op->done_ += chunk;
 		wrote = true;
 	}
-	if (wrote && !(op->flags & INET_F_MORE))
+	if (wrote && !(op->flags & INET_F_MORE)) {
+		inet_tcp_fit(pcb, s->link_mss);
 		tcp_output(pcb);
+	}
 	if (op->done_ == op->len) {
 		op_complete(op, (int64_t)op->len, 0);
 		return true;
@@ -628,8 +632,10 @@ try_send_stream(struct inet_sock *s, struct inet_op *op)
 		op_complete(op, op->done_ ? (int64_t)op->done_ : -EAGAIN, 0);
 		return true;
 	}
-	if (wrote)
+	if (wrote) {
+		inet_tcp_fit(pcb, s->link_mss);
 		tcp_output(pcb);
+	}
 	return false;
 }
 
@@ -702,10 +708,14 @@ on_tcp_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 static err_t
 on_tcp_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
 {
-	(void)pcb;
+	struct inet_sock *s = arg;
+
 	(void)len;
-	if (arg != NULL)
-		sock_service(arg);
+	if (s == NULL)
+		return ERR_OK;
+	/* lwIP sends once this returns: from the window this ACK opened. */
+	inet_tcp_fit(pcb, s->link_mss);
+	sock_service(s);
 	return ERR_OK;
 }
 
@@ -731,10 +741,10 @@ on_tcp_connected(void *arg, struct tcp_pcb *pcb, err_t err)
 {
 	struct inet_sock *s = arg;
 
-	(void)pcb;
 	(void)err;
 	if (s == NULL)
 		return ERR_OK;
+	s->link_mss = inet_tcp_offload(pcb);
 	s->state = SS_CONNECTED;
 	sock_service(s);
 	return ERR_OK;
@@ -755,6 +765,7 @@ on_tcp_accept(void *arg, struct tcp_pcb *newpcb, err_t err)
 	if (s == NULL)
 		return ERR_MEM;
 	tcp_attach(s, newpcb);
+	s->link_mss = inet_tcp_offload(newpcb);
 	s->state = SS_CONNECTED;
 	s->bound = true;
 	s->listener = l;

@@ -125,6 +125,9 @@
 #define CHECKSUM_CHECK_ICMP             1
 #define CHECKSUM_CHECK_ICMP6            1
 
+/* Checksums are summed 8 bytes at a time (sys_arch.c). */
+#define LWIP_CHKSUM                     inet_sys_chksum
+
 /* ---- misc ------------------------------------------------------------ */
 #define LWIP_STATS                      0
 #define LWIP_NETIF_API                  0

@@ -10,18 +10,25 @@
  * ro, max_threads=N, ...).  SIGTERM, SIGINT or SIGHUP unmount it: the
  * kernel writes its dirty pages back first, and everything written is
  * committed before it exits 0.
+ *
+ * MOUNTPOINT /dev/fd/N is /dev/fuse mounted already by the caller (rumpd,
+ * as root, mounts and unmounts; the gateway needs no privilege).  Started
+ * by rumpd it follows the supervisor contract (rump/supervised.h).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/random.h>
 #include <unistd.h>
+
+#include "rump/supervised.h"
 
 #include "rumpfuse.h"
 
@@ -70,22 +77,6 @@ static void usage(FILE *f)
 	    "FUSE options (allow_other, ro, ...) are passed on.\n");
 }
 
-static int write_pidfile(const char *path)
-{
-	char line[32];
-	int fd, n, err = 0;
-
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return errno;
-	n = snprintf(line, sizeof line, "%ld\n", (long)getpid());
-	if (write(fd, line, (size_t)n) != n)
-		err = errno != 0 ? errno : EIO;
-	if (close(fd) != 0 && err == 0)
-		err = errno;
-	return err;
-}
-
 /* The mount's options; commas in a service path are escaped. */
 static void fsname_option(const char *service, char *buf, size_t cap)
 {
@@ -106,8 +97,8 @@ static void fsname_option(const char *service, char *buf, size_t cap)
 struct stopper {
 	struct fuse_session *se;
 	const char *mountpoint;
+	bool own_mount;           /* false: mounted by rumpd, on /dev/fd/N */
 	pthread_t main_thread;
-	sigset_t sigs;
 };
 
 /* Interrupts the main thread's wait in the session loop. */
@@ -117,26 +108,30 @@ static void on_wake(int sig)
 }
 
 /*
- * The signal thread.  A plain unmount first: the kernel then writes back
- * its dirty pages through the loop that still runs, and the loop ends by
- * itself.  If the mount is busy (or we may not unmount), the session just
- * stops and the mount is detached afterwards.
+ * On the stopper's thread.  Our own mount: a plain unmount first, so that
+ * the kernel writes back its dirty pages through the loop that still runs,
+ * and the loop ends by itself.  If the mount is busy, or is rumpd's (it
+ * syncs and unmounts it), the session just stops.
  */
-static void *stopper_main(void *arg)
+static void stop_session(void *ctx, int sig)
 {
-	struct stopper *s = arg;
-	int sig;
+	struct stopper *s = ctx;
 
-	if (sigwait(&s->sigs, &sig) != 0)
-		return NULL;
-	gw_log("signal %d: unmounting %s", sig, s->mountpoint);
-	if (umount2(s->mountpoint, UMOUNT_NOFOLLOW) == 0)
-		return NULL;
-	gw_log("cannot unmount %s (%s): detaching it", s->mountpoint,
-	       strerror(errno));
+	gw_log("%s: stopping", strsignal(sig));
+	if (s->own_mount) {
+		if (umount2(s->mountpoint, UMOUNT_NOFOLLOW) == 0)
+			return;
+		gw_log("cannot unmount %s (%s): detaching it", s->mountpoint,
+		       strerror(errno));
+	}
 	fuse_session_exit(s->se);
 	pthread_kill(s->main_thread, SIGUSR1);
-	return NULL;
+}
+
+/* libfuse takes "/dev/fd/N" as /dev/fuse mounted already by the caller. */
+static bool mounted_by_caller(const char *mountpoint)
+{
+	return strncmp(mountpoint, "/dev/fd/", 8) == 0;
 }
 
 int main(int argc, char **argv)
@@ -148,12 +143,13 @@ int main(int argc, char **argv)
 	struct fuse_loop_config *lc = NULL;
 	struct stopper stopper = { 0 };
 	struct sigaction sa = { .sa_handler = on_wake };
+	struct rump_supervised *sup = NULL;
+	struct rump_driver_stopper *sigs = NULL;
 	struct gw gw = { 0 };
 	struct gw_opts go;
 	char fsname[300];
-	pthread_t stopper_thread;
+	uint64_t boot_id;
 	bool gw_up = false, mounted = false, own_pidfile = false;
-	bool stopper_up = false;
 	int err, status = 1;
 
 	if (fuse_opt_parse(&args, &cli, cli_opts, NULL) != 0) {
@@ -179,6 +175,18 @@ int main(int argc, char **argv)
 		        "max_uncommitted 1..512 MiB, reconnect timeout "
 		        "1..86400 s)\n");
 		status = 2;
+		goto out;
+	}
+	/* Before any thread exists (the client's, the loop's), so that they
+	 * all inherit the mask and the signals reach only the stopper. */
+	if ((err = rump_driver_signals_block()) != 0) {
+		fprintf(stderr, "rumpfuse: cannot block signals: %s\n",
+		        strerror(err));
+		goto out;
+	}
+	if ((err = rump_supervised_open("rumpfuse", &sup)) != 0) {
+		fprintf(stderr, "rumpfuse: bad RUMPD_CONTROL_FD: %s\n",
+		        strerror(err));
 		goto out;
 	}
 
@@ -211,36 +219,37 @@ int main(int argc, char **argv)
 	if (fuse_session_mount(gw.se, fo.mountpoint) != 0)
 		goto out;
 	mounted = true;
+	gw_tune_readahead(fo.mountpoint);
 	if (fuse_daemonize(fo.foreground) != 0)
 		goto out;
 
-	/* Before the loop makes its threads, so that they all inherit the
-	 * mask and the signals reach only the stopper. */
-	sigemptyset(&stopper.sigs);
-	sigaddset(&stopper.sigs, SIGTERM);
-	sigaddset(&stopper.sigs, SIGINT);
-	sigaddset(&stopper.sigs, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &stopper.sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
 	sigaction(SIGUSR1, &sa, NULL);
 	stopper.se = gw.se;
 	stopper.mountpoint = fo.mountpoint;
+	stopper.own_mount = !mounted_by_caller(fo.mountpoint);
 	stopper.main_thread = pthread_self();
-	if ((err = pthread_create(&stopper_thread, NULL, stopper_main,
-	                          &stopper)) != 0) {
+	if ((err = rump_driver_stopper_start(stop_session, &stopper,
+	                                     &sigs)) != 0) {
 		gw_log("cannot start the signal thread: %s", strerror(err));
 		goto out;
 	}
-	stopper_up = true;
-
 	if (cli.pidfile != NULL) {
-		if ((err = write_pidfile(cli.pidfile)) != 0) {
+		if ((err = rump_driver_pidfile(cli.pidfile)) != 0) {
 			gw_log("cannot write %s: %s", cli.pidfile,
 			       strerror(err));
 			goto out;
 		}
 		own_pidfile = true;
 	}
+	/* Mounted and connected: from here on it needs no privilege, and
+	 * reaches rumpfs again by its socket's path. */
+	if ((err = rump_supervised_confine(sup, RUMP_CONFINE_FUSE)) != 0)
+		goto out;
+	if (getrandom(&boot_id, sizeof boot_id, 0) != sizeof boot_id)
+		boot_id = (uint64_t)getpid();
+	if ((err = rump_supervised_ready(sup, boot_id, NULL, NULL)) != 0)
+		gw_log("cannot report READY to the supervisor: %s",
+		       strerror(err));
 
 	if (fo.singlethread) {
 		err = fuse_session_loop(gw.se);
@@ -262,12 +271,11 @@ int main(int argc, char **argv)
 		status = 0;
 
 out:
-	if (stopper_up) {
-		/* It may still wait for a signal: it has nothing to undo. */
-		pthread_cancel(stopper_thread);
-		pthread_join(stopper_thread, NULL);
-	}
-	if (mounted)
+	/* Not waiting for a signal any more: it has nothing to undo. */
+	rump_driver_stopper_end(sigs);
+	rump_supervised_close(sup);
+	/* A mount of the caller's is the caller's to undo. */
+	if (mounted && !mounted_by_caller(fo.mountpoint))
 		fuse_session_unmount(gw.se);
 	if (gw.se != NULL)
 		fuse_session_destroy(gw.se);  /* runs op_destroy: COMMIT */

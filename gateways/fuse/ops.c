@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/statvfs.h>
 #include <sys/xattr.h>
+#include <unistd.h>
 
 #include "rumpfuse.h"
 
@@ -152,6 +153,74 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->max_background < 32)
 		conn->max_background = 32;
 	conn->time_gran = 1;
+}
+
+/*
+ * Undoes mountinfo's octal escapes (\040 for a space, ...) in place.
+ */
+static void unescape_mountinfo(char *s)
+{
+	char *out = s;
+
+	for (; *s != '\0'; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' &&
+		    s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+			*out++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 |
+			                (s[3] - '0'));
+			s += 3;
+		} else {
+			*out++ = *s;
+		}
+	}
+	*out = '\0';
+}
+
+void gw_tune_readahead(const char *mountpoint)
+{
+	char *line = NULL, path[96];
+	unsigned major = 0, minor = 0;
+	bool found = false;
+	size_t cap = 0;
+	FILE *f;
+	int fd;
+
+	/*
+	 * The device is read from mountinfo, not by stat of the mount
+	 * point: that would ask this gateway for the root's attributes
+	 * before its loop runs.  The last entry is the topmost mount.
+	 */
+	if ((f = fopen("/proc/self/mountinfo", "re")) == NULL)
+		return;
+	while (getline(&line, &cap, f) > 0) {
+		unsigned ma, mi;
+		int at = -1;
+		char *mnt;
+
+		if (sscanf(line, "%*u %*u %u:%u %*s %n", &ma, &mi, &at) != 2 ||
+		    at < 0)
+			continue;
+		mnt = line + at;
+		mnt[strcspn(mnt, " \n")] = '\0';
+		unescape_mountinfo(mnt);
+		if (strcmp(mnt, mountpoint) == 0) {
+			major = ma;
+			minor = mi;
+			found = true;
+		}
+	}
+	free(line);
+	fclose(f);
+	if (!found)
+		return;
+	/* FUSE names its backing device after the mount's device. */
+	snprintf(path, sizeof path, "/sys/class/bdi/%u:%u/read_ahead_kb",
+	         major, minor);
+	if ((fd = open(path, O_WRONLY | O_CLOEXEC)) < 0)
+		return;   /* not root: the kernel's 128 KiB stands */
+	if (dprintf(fd, "%u\n", RUMP_FS_IO_MAX >> 10) < 0)
+		gw_log("cannot raise the read-ahead in %s: %s", path,
+		       strerror(errno));
+	close(fd);
 }
 
 static void op_destroy(void *userdata)
@@ -628,19 +697,6 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 	return;
 fail:
 	fuse_reply_err(req, err);
-}
-
-static void op_flush(fuse_req_t req, fuse_ino_t ino,
-                     struct fuse_file_info *fi)
-{
-	(void)ino;
-	(void)fi;
-	/*
-	 * The kernel has written the dirty pages before it flushes.  No
-	 * COMMIT on close: durability is fsync's, and the log keeps what a
-	 * restart would lose.
-	 */
-	fuse_reply_err(req, 0);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino,
@@ -1125,6 +1181,12 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	fuse_reply_err(req, err);
 }
 
+/*
+ * No .flush: libfuse answers ENOSYS and the kernel stops sending FLUSH,
+ * a round trip per close that would do nothing here.  The kernel still
+ * writes a file's dirty pages back on close; durability is fsync's
+ * (COMMIT), and the log keeps what a restart of rumpfs would lose.
+ */
 const struct fuse_lowlevel_ops rumpfuse_ops = {
 	.init = op_init,
 	.destroy = op_destroy,
@@ -1144,7 +1206,6 @@ const struct fuse_lowlevel_ops rumpfuse_ops = {
 	.open = op_open,
 	.read = op_read,
 	.write = op_write,
-	.flush = op_flush,
 	.release = op_release,
 	.fsync = op_fsync,
 	.opendir = op_opendir,

@@ -154,4 +154,11 @@ void gw_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 extern const struct fuse_lowlevel_ops rumpfuse_ops;
 
+/*
+ * Raises the read-ahead of the FUSE mount at mountpoint (just mounted,
+ * before the session loop runs) from the kernel's 128 KiB to one READ's
+ * worth; quietly leaves it when that is not allowed.
+ */
+void gw_tune_readahead(const char *mountpoint);
+
 #endif /* RUMPFUSE_H */

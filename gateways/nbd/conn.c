@@ -30,6 +30,10 @@
 #define BS_BUF_LEN        4096         /* extents per BLOCK_STATUS: 256 */
 #define SEND_BATCH        64           /* replies per sendmsg */
 #define CONN_SEND_TIMEOUT_S 60         /* a client not reading replies */
+/* Room for a few large read replies in the socket, so that the thread
+ * completing them rarely finds it full and hands them to the writer (a
+ * wakeup each); the host caps it (net.core.wmem_max). */
+#define CONN_SNDBUF       (4 << 20)
 
 struct conn {
 	struct conn *next, **prevp;    /* in gateway.conns, under gw->lock */
@@ -722,6 +726,15 @@ conn_unlink(struct conn *c)
 }
 
 static void
+set_sndbuf(int fd)
+{
+	int size = CONN_SNDBUF;
+
+	/* Best effort: the default only costs wakeups. */
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+}
+
+static void
 set_timeouts(int fd, int recv_s, int send_s)
 {
 	struct timeval rtv = { .tv_sec = recv_s }, stv = { .tv_sec = send_s };
@@ -757,6 +770,7 @@ reader_main(void *arg)
 	 * its buffers in the shared area for good, so it is cut off.
 	 */
 	set_timeouts(c->fd, 0, CONN_SEND_TIMEOUT_S);
+	set_sndbuf(c->fd);
 	err = pthread_create(&c->writer, NULL, writer_main, c);
 	if (err != 0) {
 		nbd_log("%s: cannot start a writer: %s", c->peer,

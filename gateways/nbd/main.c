@@ -8,9 +8,10 @@
  *           [--backend mem:SIZE]
  *
  * Listens on a Unix socket, a TCP address, and/or an inherited listening
- * socket (RUMPD_LISTEN_FD, as the supervisor passes it); reports
- * "READY <id>" on RUMPD_CONTROL_FD when it serves.  SIGTERM or SIGINT
- * stops it after the replies in flight went out.
+ * socket (RUMPD_LISTEN_FD, as the supervisor passes it).  Started by rumpd
+ * it follows the supervisor contract (rump/supervised.h): confined once
+ * listening, READY, heartbeat.  SIGTERM or SIGINT stops it after the
+ * replies in flight went out.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -21,16 +22,17 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/random.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include "rump/supervised.h"
 
 #include "gateway.h"
 
@@ -133,52 +135,6 @@ parse_options(int argc, char **argv, struct options *o, bool *help)
 		return 2;
 	}
 	return 0;
-}
-
-static int
-inherited_socket(const char *var, int *fdp)
-{
-	const char *s = getenv(var);
-	struct stat st;
-	char *end;
-	long v;
-
-	*fdp = -1;
-	if (s == NULL || *s == '\0')
-		return 0;
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < 0 || v > INT_MAX)
-		return EINVAL;
-	if (fstat((int)v, &st) != 0)
-		return errno;
-	if (!S_ISSOCK(st.st_mode))
-		return ENOTSOCK;
-	*fdp = (int)v;
-	return 0;
-}
-
-static int
-write_pidfile(const char *path)
-{
-	char tmp[PATH_MAX];
-	FILE *f;
-	int error = 0;
-
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-		return ENAMETOOLONG;
-	f = fopen(tmp, "we");
-	if (f == NULL)
-		return errno;
-	if (fprintf(f, "%ld\n", (long)getpid()) < 0)
-		error = errno;
-	if (fclose(f) != 0 && error == 0)
-		error = errno;
-	if (error == 0 && rename(tmp, path) != 0)
-		error = errno;
-	if (error)
-		unlink(tmp);
-	return error;
 }
 
 /* A listening stream socket at path; a stale socket file is replaced. */
@@ -346,16 +302,16 @@ accept_one(struct gateway *gw, const struct listener *l)
 		nbd_log("%s: refused: %s", peer, strerror(err));
 }
 
-/* Accepts until SIGTERM or SIGINT arrives on sfd. */
+/* Accepts until stop_fd (an eventfd the stopper writes) is readable. */
 static void
-serve(struct gateway *gw, const struct listener *ls, unsigned n, int sfd)
+serve(struct gateway *gw, const struct listener *ls, unsigned n, int stop_fd)
 {
 	struct pollfd pfd[MAX_LISTENERS + 1];
 	unsigned i;
 
 	for (i = 0; i < n; i++)
 		pfd[i] = (struct pollfd){ .fd = ls[i].fd, .events = POLLIN };
-	pfd[n] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+	pfd[n] = (struct pollfd){ .fd = stop_fd, .events = POLLIN };
 	for (;;) {
 		if (poll(pfd, n + 1, -1) < 0) {
 			if (errno == EINTR)
@@ -363,32 +319,23 @@ serve(struct gateway *gw, const struct listener *ls, unsigned n, int sfd)
 			nbd_log("poll: %s", strerror(errno));
 			return;
 		}
-		if (pfd[n].revents & POLLIN) {
-			struct signalfd_siginfo si;
-
-			if (read(sfd, &si, sizeof(si)) == sizeof(si))
-				nbd_log("%s: stopping", strsignal((int)si.ssi_signo));
+		if (pfd[n].revents != 0)
 			return;
-		}
 		for (i = 0; i < n; i++)
 			if (pfd[i].revents & POLLIN)
 				accept_one(gw, &ls[i]);
 	}
 }
 
+/* On the stopper's thread, at SIGTERM, SIGINT or SIGHUP. */
 static void
-report_ready(int control_fd)
+stop_serving(void *ctx, int sig)
 {
-	char line[64];
-	uint64_t id = 0;
-	int n;
+	uint64_t one = 1;
 
-	if (getrandom(&id, sizeof(id), 0) != sizeof(id))
-		id = (uint64_t)getpid();
-	n = snprintf(line, sizeof(line), "READY %016" PRIx64 "\n", id);
-	if (send(control_fd, line, (size_t)n, MSG_NOSIGNAL) != n)
-		nbd_log("cannot report READY to the supervisor: %s",
-		        strerror(errno));
+	nbd_log("%s: stopping", strsignal(sig));
+	if (write(*(int *)ctx, &one, sizeof(one)) != sizeof(one))
+		nbd_log("cannot stop: %s", strerror(errno));
 }
 
 int
@@ -398,10 +345,12 @@ main(int argc, char **argv)
 	                        .reconnect_timeout_s = 60 };
 	struct listener ls[MAX_LISTENERS];
 	struct nbd_backend *backend = NULL;
+	struct rump_supervised *sup = NULL;
+	struct rump_driver_stopper *stopper = NULL;
 	struct gateway gw;
+	uint64_t boot_id;
 	unsigned nls = 0, i;
-	sigset_t sigs;
-	int sfd = -1, fd, control_fd, err, status;
+	int stop_fd = -1, fd, err, status;
 	bool help, own_pidfile = false, own_unix = false, gw_up = false;
 
 	if ((status = parse_options(argc, argv, &opts, &help)) != 0)
@@ -413,20 +362,20 @@ main(int argc, char **argv)
 	status = 1;
 
 	/* Before any thread exists, so that they all inherit the mask. */
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
-	if (sfd < 0) {
-		nbd_log("signalfd: %s", strerror(errno));
+	if ((err = rump_driver_signals_block()) != 0) {
+		nbd_log("cannot block signals: %s", strerror(err));
 		return 1;
 	}
-
-	if ((err = inherited_socket("RUMPD_CONTROL_FD", &control_fd)) != 0)
-		nbd_log("ignoring RUMPD_CONTROL_FD: %s", strerror(err));
-	if ((err = inherited_socket("RUMPD_LISTEN_FD", &fd)) != 0) {
+	if ((err = rump_supervised_open("rumpnbd", &sup)) != 0) {
+		nbd_log("bad RUMPD_CONTROL_FD: %s", strerror(err));
+		return 1;
+	}
+	stop_fd = eventfd(0, EFD_CLOEXEC);
+	if (stop_fd < 0) {
+		nbd_log("eventfd: %s", strerror(errno));
+		goto out;
+	}
+	if ((err = rump_driver_inherited_listener(&fd)) != 0) {
 		nbd_log("bad RUMPD_LISTEN_FD: %s", strerror(err));
 		goto out;
 	}
@@ -434,7 +383,8 @@ main(int argc, char **argv)
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof(ss);
 
-		getsockname(fd, (struct sockaddr *)&ss, &len);
+		if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+			ss.ss_family = AF_UNSPEC;
 		ls[nls++] = (struct listener){ .fd = fd,
 		                               .is_unix = ss.ss_family ==
 		                                          AF_UNIX };
@@ -488,21 +438,35 @@ main(int argc, char **argv)
 	gw_up = true;
 
 	if (opts.pidfile != NULL) {
-		if ((err = write_pidfile(opts.pidfile)) != 0) {
+		if ((err = rump_driver_pidfile(opts.pidfile)) != 0) {
 			nbd_log("cannot write %s: %s", opts.pidfile,
 			        strerror(err));
 			goto out;
 		}
 		own_pidfile = true;
 	}
+	if ((err = rump_driver_stopper_start(stop_serving, &stop_fd,
+	                                     &stopper)) != 0) {
+		nbd_log("cannot start the signal thread: %s", strerror(err));
+		goto out;
+	}
+	/* Listening and connected to rumpdisk: from here on it needs no
+	 * privilege, and it reaches rumpdisk again by its socket's path. */
+	if ((err = rump_supervised_confine(sup, RUMP_CONFINE_NBD)) != 0)
+		goto out;
 	nbd_log("serving %s exports on %u socket%s", backend->ops->name,
 	        nls, nls == 1 ? "" : "s");
-	if (control_fd >= 0)
-		report_ready(control_fd);
-	serve(&gw, ls, nls, sfd);
+	if (getrandom(&boot_id, sizeof(boot_id), 0) != sizeof(boot_id))
+		boot_id = (uint64_t)getpid();
+	if ((err = rump_supervised_ready(sup, boot_id, NULL, NULL)) != 0)
+		nbd_log("cannot report READY to the supervisor: %s",
+		        strerror(err));
+	serve(&gw, ls, nls, stop_fd);
 	status = 0;
 
 out:
+	rump_driver_stopper_end(stopper);
+	rump_supervised_close(sup);
 	for (i = 0; i < nls; i++)
 		close(ls[i].fd);
 	if (gw_up)
@@ -513,7 +477,7 @@ out:
 		unlink(opts.unix_path);
 	if (own_pidfile)
 		unlink(opts.pidfile);
-	if (sfd >= 0)
-		close(sfd);
+	if (stop_fd >= 0)
+		close(stop_fd);
 	return status;
 }

@@ -59,7 +59,15 @@ struct rk_nic {
 	                 unsigned n, size_t len);
 	void *outbound_arg;
 	struct rk_nic_stats stats;
+	uint32_t offloads;       /* RK_NIC_OFF_*, set by the driver */
 };
+
+/*
+ * output() also takes IPv4 TCP segments longer than mtu (up to
+ * RK_NIC_MTU_MAX) with their checksums complete, and has the link split
+ * them into segments whose IP packets fit mtu.
+ */
+#define RK_NIC_OFF_TSO4 0x1u
 
 static inline void
 rk_nic_count(uint64_t *counter, uint64_t n)

@@ -142,7 +142,8 @@ enum rumpuser_bio_op {
 struct rumpuser_bio;
 
 /*
- * Called once per request, on the engine's completion thread.  result is
+ * Called once per request, on the engine's completion thread or on a
+ * thread in rumpuser_bio_poll (never with an engine lock held).  result is
  * the byte count for a read or write (which may be short), 0 for the other
  * operations, or a negative errno value.
  */
@@ -165,6 +166,20 @@ int rumpuser_bio_submit(struct rumpuser_bio *bio, int fd,
                         uint64_t offset, int flags,
                         rumpuser_bio_done_fn done, void *arg);
 int rumpuser_bio_kick(struct rumpuser_bio *bio);
+
+/*
+ * Polling, for a thread that spins anyway (a server between requests): it
+ * runs the callbacks of finished requests itself, saving a wakeup of the
+ * completion thread per request.  Between poll_enter and poll_leave the
+ * thread is a poller; while any poller is active the completion thread
+ * sleeps, so a poller must call rumpuser_bio_poll often (every few
+ * microseconds) and must not wait for a completion without leaving first.
+ * rumpuser_bio_poll returns how many callbacks it ran (0 also when another
+ * thread was reaping); they run on the calling thread.
+ */
+void rumpuser_bio_poll_enter(struct rumpuser_bio *bio);
+unsigned rumpuser_bio_poll(struct rumpuser_bio *bio);
+void rumpuser_bio_poll_leave(struct rumpuser_bio *bio);
 
 /* Synchronous form: *donep gets what the callback's result would be. */
 int rumpuser_bio_sync(int fd, enum rumpuser_bio_op op, void *data,
@@ -211,6 +226,16 @@ int rumpuser_nic_packet_open(const char *ifname, int *fdp);
 /* A descriptor handed in (by number): checks it is a TAP device or a
  * packet socket and makes it non-blocking.  name gets its interface. */
 int rumpuser_nic_adopt(int fd, char *name);
+/*
+ * The bytes of virtio-net header (struct virtio_net_hdr, in the host's
+ * byte order) that precede every frame read from and written to fd: 0 for
+ * a packet
+ * socket or a plain TAP device; 10 to 256 for a TAP device with
+ * IFF_VNET_HDR, which rumpuser_nic_tap_open makes so that large TCP
+ * segments can be handed to the host whole.  The host is never asked to
+ * hand over unfinished checksums or unsplit segments.
+ */
+int rumpuser_nic_vnet_hdr_len(int fd, unsigned *lenp);
 /* The MTU and the MAC address of host interface ifname. */
 int rumpuser_nic_host_info(const char *ifname, unsigned *mtup,
                            uint8_t mac[6]);

@@ -16,6 +16,7 @@
 #ifndef RUMP_SERVER_H
 #define RUMP_SERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -60,6 +61,21 @@ struct rump_service {
 	 * Runs on the session's thread, once, if session_open succeeded.
 	 */
 	void (*session_ended)(struct rump_session *s, void *sess_ctx);
+
+	/*
+	 * Optional.  Called on the session's thread while it polls its ring
+	 * (between requests, and after each batch of them): completes what
+	 * the service's driver has finished, on this thread, instead of
+	 * handing each completion to another one.  Returns how many it
+	 * completed; while that is not zero, or requests of the session are
+	 * in flight, the thread keeps polling.  Before the thread sleeps,
+	 * and once when the session ends, it is called with sleeping set:
+	 * the service must then complete what finishes later some other way
+	 * until the next call.  In between, control and submit run on this
+	 * thread too and must not wait for what only poll would complete.
+	 */
+	unsigned (*poll)(struct rump_session *s, void *sess_ctx,
+	                 bool sleeping);
 };
 
 struct rump_server_opts {

@@ -25,6 +25,7 @@
 #define RUMP_SUPERVISED_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* What a driver is, which decides what its seccomp filter allows. */
@@ -79,5 +80,60 @@ int rump_supervised_ready(struct rump_supervised *sup, uint64_t boot_id,
 
 /* Stops the heartbeat thread and frees sup (NULL is fine). */
 void rump_supervised_close(struct rump_supervised *sup);
+
+/*
+ * ---- The rest of a driver's main(): one implementation for all ----------
+ *
+ *	rump_driver_signals_block();          // first, before any thread
+ *	... runtime ...
+ *	rump_driver_listen("disk", opt_socket, name, sizeof(name), &fd, &own);
+ *	rump_driver_pidfile(opt_pidfile);
+ *	rump_driver_stopper_start(stop_fn, server, &stopper);
+ *	... confine, ready, serve until stop_fn made the server return ...
+ *	rump_driver_stopper_end(stopper);
+ */
+
+/*
+ * Blocks SIGTERM, SIGINT and SIGHUP in the calling thread, and so in every
+ * thread it creates afterwards, and ignores SIGPIPE.  Call it first in
+ * main().  A driver is PID 1 of its PID namespace, where a signal it
+ * neither handles nor blocks is dropped: blocked, rumpd's SIGTERM stays
+ * pending for the stopper.  0 or an errno.
+ */
+int rump_driver_signals_block(void);
+
+/* The thread that takes the blocked signals (from a signalfd). */
+struct rump_driver_stopper;
+/*
+ * Called once, on the stopper's thread, when SIGTERM, SIGINT or SIGHUP
+ * arrives; it must make the driver's main loop return (rump_server_stop,
+ * an eventfd, fuse_session_exit, ...).
+ */
+typedef void (*rump_driver_stop_fn)(void *ctx, int sig);
+int rump_driver_stopper_start(rump_driver_stop_fn stop, void *ctx,
+                              struct rump_driver_stopper **sp);
+/* Ends the thread without calling stop if no signal came; frees s (NULL is
+ * fine).  Returns the signal that came, or 0. */
+int rump_driver_stopper_end(struct rump_driver_stopper *s);
+
+/*
+ * The listening socket the supervisor passed down (RUMPD_LISTEN_FD, after
+ * checking it is a socket), or -1 in *fdp when there is none.  EINVAL or
+ * ENOTSOCK for a bad one.
+ */
+int rump_driver_inherited_listener(int *fdp);
+
+/*
+ * A rump IPC listening socket: the supervisor's, else a new one at path,
+ * else (path NULL) at "<runtime dir>/<service>.sock", making the runtime
+ * directory if needed.  name gets where it listens, for the logs; *ownp
+ * says whether the socket file is the caller's to unlink at exit.
+ */
+int rump_driver_listen(const char *service, const char *path, char *name,
+                       size_t cap, int *fdp, bool *ownp);
+
+/* Writes the process id to path, atomically (a temporary file renamed):
+ * a reader never sees half a pid.  0 or an errno. */
+int rump_driver_pidfile(const char *path);
 
 #endif /* RUMP_SUPERVISED_H */

@@ -44,6 +44,9 @@
  * runnable threads than CPUs), spinning on would only delay it.
  */
 #define SPIN_ROUND 32
+/* The most a reaper spins for requests in flight: longer than a fast
+ * disk's request. */
+#define INFLIGHT_SPIN_NS 1000000u
 #define SLOT_NONE UINT32_MAX
 
 struct slot {
@@ -81,6 +84,7 @@ struct rump_client {
 	bool reaping;
 	_Atomic unsigned waiters;
 	struct rump_request **failbuf; /* nslots, the reaper's */
+	uint64_t inflight_spin_ns;     /* the reaper's, see spin_for_completion */
 
 	pthread_mutex_t sq_lock;
 	struct slot *slots;
@@ -328,6 +332,7 @@ static int opts_apply(struct rump_client *c,
 	}
 	c->want_kind = o.service_kind;
 	c->spin_ns = o.spin_ns != 0 ? o.spin_ns : DEFAULT_SPIN_NS;
+	c->inflight_spin_ns = INFLIGHT_SPIN_NS;
 	memset(c->client_name, 0, sizeof c->client_name);
 	if (o.client_name != NULL)
 		strncpy(c->client_name, o.client_name,
@@ -618,23 +623,41 @@ static bool cq_pending(struct rump_client *c)
 	       atomic_load_explicit(&c->broken, memory_order_relaxed);
 }
 
-/* Spins until a completion or the deadline; true if one came. */
+/*
+ * Spins until a completion or the deadline; true if one came.  With
+ * requests in flight a completion is coming, so the spin may last up to
+ * inflight_spin_ns: doubled each time a completion came past the plain
+ * budget, halved each time none came in time (a slow disk, or network
+ * requests that wait for traffic), so that waiting long ends in sleep.
+ */
 static bool spin_for_completion(struct rump_client *c, uint64_t deadline)
 {
-	uint64_t end = now_ns() + c->spin_ns;
+	bool waiting = atomic_load_explicit(&c->in_flight,
+	                                    memory_order_relaxed) > 0;
+	uint64_t start = now_ns(), now, spin = c->spin_ns, end;
 
-	if (end > deadline)
-		end = deadline;
+	if (waiting && c->inflight_spin_ns > spin)
+		spin = c->inflight_spin_ns;
+	end = start + spin < deadline ? start + spin : deadline;
 	for (;;) {
 		for (int i = 0; i < SPIN_ROUND; i++) {
 			if (cq_pending(c))
-				return true;
+				goto came;
 			rump_cpu_relax();
 		}
-		if (now_ns() >= end)
-			return false;
+		now = now_ns();
+		if (now >= end)
+			break;
 		sched_yield();
 	}
+	if (waiting && now < deadline && c->inflight_spin_ns > c->spin_ns)
+		c->inflight_spin_ns /= 2;
+	return false;
+came:
+	if (waiting && c->inflight_spin_ns < INFLIGHT_SPIN_NS &&
+	    now_ns() - start > c->spin_ns)
+		c->inflight_spin_ns *= 2;
+	return true;
 }
 
 /* Sleeps on the completion doorbell, noticing a dead server. */

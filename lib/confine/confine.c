@@ -3,6 +3,7 @@
 #include <grp.h>
 #include <linux/fs.h>
 #include <linux/if_tun.h>
+#include <pthread.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <stdio.h>
@@ -261,6 +262,33 @@ switch_ids(uid_t uid, gid_t gid)
 	return 0;
 }
 
+static void *
+cancel_me(void *arg)
+{
+	(void)arg;
+	for (;;)
+		pause();
+	return NULL;
+}
+
+/*
+ * glibc loads libgcc_s with dlopen() at the first pthread_cancel() or
+ * pthread_exit() (they unwind the stack), and aborts the process if that
+ * fails, as opening the file would once confined (libfuse cancels its
+ * workers when it stops).  One cancelled thread now loads it.
+ */
+static int
+load_unwinder(void)
+{
+	pthread_t t;
+	int error;
+
+	if ((error = pthread_create(&t, NULL, cancel_me, NULL)) != 0)
+		return error;
+	pthread_cancel(t);
+	return pthread_join(t, NULL);
+}
+
 int
 rump_confine(const struct rump_confine_opts *opts, char *desc, size_t cap)
 {
@@ -276,6 +304,8 @@ rump_confine(const struct rump_confine_opts *opts, char *desc, size_t cap)
 	 * the promise that a driver does not outlive its supervisor. */
 	if (prctl(PR_GET_PDEATHSIG, &deathsig, 0, 0, 0) != 0)
 		return errno;
+	if ((error = load_unwinder()) != 0)
+		return error;
 	if (opts->set_ids && (error = switch_ids(opts->uid, opts->gid)) != 0)
 		return error;
 	if (deathsig != 0 && prctl(PR_SET_PDEATHSIG, deathsig, 0, 0, 0) != 0)

@@ -5,7 +5,11 @@
  * submission ring.  It polls the ring for a while after the last request
  * (spin_ns, shortened while the client stays idle) and only then arms the
  * doorbell and sleeps, because a wakeup through the scheduler costs far
- * more than a request.
+ * more than a request.  A service with a poll hook also completes its
+ * requests from that loop, and the thread then keeps polling while the
+ * session has requests in flight (for as long as completions keep coming
+ * in time, see spin_for_requests): the completion and the client's next
+ * request both find it awake.
  *
  * Lifetime: a session holds one reference for its thread and one per
  * request in flight.  When the thread ends it marks the session dead (under
@@ -39,6 +43,9 @@
 #define HELLO_TIMEOUT_MS 5000
 #define DEFAULT_SPIN_NS 50000u
 #define MIN_SPIN_NS 2000u
+/* The most a session waits polling for a completion: longer than a fast
+ * disk's request. */
+#define INFLIGHT_SPIN_NS 1000000u
 #define DEFAULT_MAX_SESSIONS 256u
 /* Ring batches between looks at the control socket while busy. */
 #define CONTROL_CHECK_EVERY 32u
@@ -96,7 +103,9 @@ struct rump_session {
 	_Atomic bool broken;          /* a completion met a hostile CQ */
 
 	uint64_t spin_ns;             /* current, adapted */
+	uint64_t inflight_spin_ns;    /* current, adapted */
 	unsigned idle_spins;
+	bool polling;                 /* the service's poll hook is active */
 
 	unsigned char in[RUMP_MSG_MAX];
 	unsigned char out[RUMP_MSG_MAX];
@@ -466,18 +475,39 @@ static int serve_ring(struct rump_session *s)
 }
 
 /*
- * Polls the submission ring for up to the current spin budget.  Returns
- * true if requests arrived.  A client that keeps not sending within the
- * budget gets a shorter one, so an idle session stops burning a CPU
- * quickly; any hit restores the full budget.
+ * The service's poll hook (see server.h); returns its completions.  With
+ * sleeping set it is called only if the hook is active.
+ */
+static unsigned session_poll(struct rump_session *s, bool sleeping)
+{
+	const struct rump_service *svc = s->srv->svc;
+
+	if (svc->poll == NULL || (sleeping && !s->polling))
+		return 0;
+	s->polling = !sleeping;
+	return svc->poll(s, s->ctx, sleeping);
+}
+
+/*
+ * Polls the submission ring for up to the current spin budget after the
+ * last request or completion.  Returns true if requests arrived.  A client
+ * that keeps not sending within the budget gets a shorter one, so an idle
+ * session stops burning a CPU quickly; any hit restores the full budget.
+ *
+ * With a service that polls, completions count as hits, and while
+ * requests are in flight the thread waits for them up to inflight_spin_ns
+ * after the last completion: doubled each time one came in time, halved
+ * each time none did, so a slow disk soon lets the thread sleep.
  */
 static bool spin_for_requests(struct rump_session *s)
 {
-	uint64_t deadline;
+	uint64_t now, deadline, inflight_deadline;
+	bool polls = s->srv->svc->poll != NULL, progress = false, any = false;
+	bool waiting;
 
-	if (s->spin_ns == 0)
-		return false;
-	deadline = now_ns() + s->spin_ns;
+	now = now_ns();
+	deadline = now + s->spin_ns;
+	inflight_deadline = now + s->inflight_spin_ns;
 	for (;;) {
 		for (int i = 0; i < SPIN_ROUND; i++) {
 			if (rump_ring_ready(&s->sq) != 0) {
@@ -485,13 +515,30 @@ static bool spin_for_requests(struct rump_session *s)
 				s->spin_ns = s->srv->spin_ns;
 				return true;
 			}
+			if (polls && session_poll(s, false) > 0)
+				progress = true;
 			rump_cpu_relax();
 		}
-		if (now_ns() >= deadline)
+		now = now_ns();
+		waiting = polls && atomic_load_explicit(&s->in_flight,
+		                                        memory_order_relaxed) > 0;
+		if (progress) {
+			/* Its client's next request is likely close. */
+			if (now >= deadline &&
+			    s->inflight_spin_ns < INFLIGHT_SPIN_NS)
+				s->inflight_spin_ns *= 2;
+			deadline = now + s->srv->spin_ns;
+			inflight_deadline = now + s->inflight_spin_ns;
+			progress = false;
+			any = true;
+		}
+		if (now >= deadline && (!waiting || now >= inflight_deadline))
 			break;
 		sched_yield();
 	}
-	if (++s->idle_spins >= 4 && s->spin_ns > MIN_SPIN_NS) {
+	if (waiting && s->inflight_spin_ns > s->srv->spin_ns)
+		s->inflight_spin_ns /= 2;
+	if (!any && ++s->idle_spins >= 4 && s->spin_ns > MIN_SPIN_NS) {
 		s->spin_ns /= 2;
 		s->idle_spins = 0;
 	}
@@ -552,6 +599,7 @@ static int session_loop(struct rump_session *s)
 		if (n == -EPROTO)
 			return EPROTO;
 		if (n > 0) {
+			session_poll(s, false);
 			/* Busy: still look at the socket now and then. */
 			if (++batches % CONTROL_CHECK_EVERY == 0) {
 				err = session_control(s, true);
@@ -563,10 +611,12 @@ static int session_loop(struct rump_session *s)
 		if (n == -EAGAIN) {
 			/* Blocked by a client that does not consume its
 			 * completions; nap rather than spin on it. */
+			session_poll(s, true);
 			err = session_sleep(s, ADMISSION_NAP_MS);
 		} else if (spin_for_requests(s)) {
 			continue;
 		} else {
+			session_poll(s, true);
 			err = session_sleep(s, -1);
 		}
 		if (err != 0)
@@ -586,6 +636,7 @@ static void *session_thread(void *arg)
 	if (err == 0) {
 		what = "session ended";
 		err = session_loop(s);
+		session_poll(s, true);
 	}
 	if (err == EPROTO) {
 		atomic_fetch_add_explicit(&srv->protocol_errors, 1,
@@ -675,6 +726,7 @@ static int session_start(struct rump_server *srv, int fd)
 	s->gid = cred.gid;
 	s->memfd = s->sq_bell = s->cq_bell = -1;
 	s->spin_ns = srv->spin_ns;
+	s->inflight_spin_ns = INFLIGHT_SPIN_NS;
 	atomic_init(&s->refs, 1);
 	pthread_mutex_init(&s->cq_lock, NULL);
 

@@ -2,21 +2,29 @@
  * Block I/O: an io_uring engine and a synchronous path.
  *
  * The engine is one ring per rumpuser_bio.  Any thread may submit (a mutex
- * covers the SQ side: getting, preparing and submitting SQEs); one
- * completion thread per engine sleeps in io_uring_wait_cqe and calls each
- * request's done callback.
+ * covers the SQ side: getting, preparing and submitting SQEs).  Completions
+ * are reaped by one thread at a time (reap_lock): either the engine's
+ * completion thread, which sleeps in io_uring_wait_cqe, or a poller, a
+ * thread that spins anyway (a server between requests) and calls
+ * rumpuser_bio_poll.  A completion thread woken per request costs a
+ * scheduler round trip, far more than the request on a fast disk, so while
+ * any poller is active the completion thread is parked on a condition
+ * variable instead of the ring, and the kernel's CQE postings wake nobody.
+ * It is unparked when the last poller leaves, when a submitter waits for a
+ * slot, and at destroy.
  *
  * Each request needs its callback and argument back at completion, more than
  * the 64 bits of user_data, so it takes a slot from an array sized to the
  * CQ.  Capping requests in flight at the CQ size means the CQ never
  * overflows, so no completion ever waits in the kernel's overflow list; a
- * submitter that finds no slot waits for one.  The completion thread cannot
- * wait for a slot (it is the one that frees them), so a done callback that
- * submits and finds none takes a request from the heap instead.
+ * submitter that finds no slot waits for one.  A thread running done
+ * callbacks cannot wait for a slot (it may be the one that frees them), so
+ * a done callback that submits and finds none takes a request from the heap
+ * instead.
  *
  * Discard and write-zeroes on block devices are ioctls io_uring cannot
  * queue: they run on the submitting thread, and their result travels
- * through a NOP so that done is still called on the completion thread.
+ * through a NOP so that done is still called by a reaper.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -50,22 +58,30 @@ struct bio_req {
 
 struct rumpuser_bio {
 	struct io_uring ring;
-	pthread_mutex_t lock;           /* SQ, slots, in_flight, closing */
+	pthread_mutex_t lock;           /* SQ, and every field below */
 	pthread_cond_t slot_freed;
+	pthread_cond_t unpark;          /* the completion thread may run */
 	struct bio_req *slots;
 	unsigned nslots;
 	struct bio_req *free_list;
 	uint64_t in_flight;             /* accepted, done not yet called */
+	unsigned pollers;               /* between poll_enter and leave */
+	unsigned slot_waiters;          /* submitters waiting for a slot */
+	bool cq_parked;                 /* the completion thread waits on
+	                                 * unpark, not on the ring */
 	bool closing;
+	bool stop_seen;                 /* destroy's NOP was reaped */
+	pthread_mutex_t reap_lock;      /* the CQ's consumer side */
 	struct rumpuser_thread *cq_thread;
 	char name[16];
 };
 
 /*
- * The engine whose completion thread this is, if any.  Per thread, not
- * global: it lets submit tell "called from a done callback" apart.
+ * The engine whose done callbacks this thread is running, if any.  Per
+ * thread, not global: it lets submit tell "called from a done callback"
+ * apart.
  */
-static _Thread_local struct rumpuser_bio *cq_thread_of;
+static _Thread_local struct rumpuser_bio *reaping_for;
 
 static int64_t
 neg_result(int negative_errno)
@@ -115,7 +131,7 @@ req_get_locked(struct rumpuser_bio *bio, int *errorp)
 	struct bio_req *req;
 
 	for (;;) {
-		if (bio->closing) {
+		if (__atomic_load_n(&bio->closing, __ATOMIC_RELAXED)) {
 			*errorp = ESHUTDOWN;
 			return NULL;
 		}
@@ -125,7 +141,7 @@ req_get_locked(struct rumpuser_bio *bio, int *errorp)
 			req->from_heap = false;
 			break;
 		}
-		if (cq_thread_of == bio) {
+		if (reaping_for == bio) {
 			req = malloc(sizeof(*req));
 			if (req == NULL) {
 				*errorp = ru_errno();
@@ -135,9 +151,15 @@ req_get_locked(struct rumpuser_bio *bio, int *errorp)
 			break;
 		}
 		/* Requests held back with RUMPUSER_BIO_MORE may be the very
-		 * ones whose completion would free a slot. */
+		 * ones whose completion would free a slot; and a parked
+		 * completion thread must reap them, the pollers may be
+		 * waiting here too. */
 		ring_flush_locked(bio);
+		bio->slot_waiters++;
+		if (bio->cq_parked)
+			pthread_cond_signal(&bio->unpark);
 		pthread_cond_wait(&bio->slot_freed, &bio->lock);
+		bio->slot_waiters--;
 	}
 	bio->in_flight++;
 	req->has_preset = false;
@@ -205,81 +227,151 @@ check_request(int fd, enum rumpuser_bio_op op, const void *data, size_t len,
 	return EINVAL;
 }
 
-static void *
-bio_completion_thread(void *arg)
+/*
+ * Reaps what the CQ holds and runs the callbacks; returns how many ran.
+ * Called with reap_lock held, returns with it released: the callbacks run
+ * without it, so another thread may reap meanwhile.
+ */
+static unsigned
+reap_and_unlock(struct rumpuser_bio *bio)
 {
-	struct rumpuser_bio *bio = arg;
-	struct io_uring_cqe *cqes[BIO_CQE_BATCH], *cqe;
+	struct io_uring_cqe *cqes[BIO_CQE_BATCH];
 	struct {
 		rumpuser_bio_done_fn done;
 		void *arg;
 		int64_t result;
 	} batch[BIO_CQE_BATCH];
-	struct bio_req *req, *freed;
-	unsigned n, i, nreq;
-	bool stopping = false, idle;
-	int r;
+	struct rumpuser_bio *outer;
+	struct bio_req *req, *freed = NULL;
+	unsigned n, i, nreq = 0;
+	bool stop = false;
 
-	cq_thread_of = bio;
-	for (;;) {
-		r = io_uring_wait_cqe(&bio->ring, &cqe);
-		if (r == -EINTR || r == -EAGAIN)
+	n = io_uring_peek_batch_cqe(&bio->ring, cqes, BIO_CQE_BATCH);
+	for (i = 0; i < n; i++) {
+		req = io_uring_cqe_get_data(cqes[i]);
+		if (req == NULL) { /* the stop NOP of destroy */
+			stop = true;
 			continue;
-		if (r < 0)
-			ru_fatal("io_uring_wait_cqe", -r);
-
-		n = io_uring_peek_batch_cqe(&bio->ring, cqes, BIO_CQE_BATCH);
-		freed = NULL;
-		nreq = 0;
-		for (i = 0; i < n; i++) {
-			req = io_uring_cqe_get_data(cqes[i]);
-			if (req == NULL) { /* the stop NOP of destroy */
-				stopping = true;
-				continue;
-			}
-			batch[nreq].done = req->done;
-			batch[nreq].arg = req->arg;
-			if (req->has_preset)
-				batch[nreq].result = req->preset;
-			else if (cqes[i]->res < 0)
-				batch[nreq].result = neg_result(cqes[i]->res);
-			else
-				batch[nreq].result = cqes[i]->res;
-			nreq++;
-			if (req->from_heap) {
-				free(req);
-			} else {
-				req->next_free = freed;
-				freed = req;
-			}
 		}
-		io_uring_cq_advance(&bio->ring, n);
-
-		/* Slots go back before the callbacks run, so a callback that
-		 * submits the next request finds one. */
-		pthread_mutex_lock(&bio->lock);
-		while (freed != NULL) {
-			req = freed;
-			freed = req->next_free;
-			req->next_free = bio->free_list;
-			bio->free_list = req;
-		}
-		bio->in_flight -= nreq;
-		pthread_cond_broadcast(&bio->slot_freed);
-		pthread_mutex_unlock(&bio->lock);
-
-		for (i = 0; i < nreq; i++)
-			batch[i].done(batch[i].arg, batch[i].result);
-
-		if (stopping) {
-			pthread_mutex_lock(&bio->lock);
-			idle = bio->in_flight == 0;
-			pthread_mutex_unlock(&bio->lock);
-			if (idle)
-				break;
+		batch[nreq].done = req->done;
+		batch[nreq].arg = req->arg;
+		if (req->has_preset)
+			batch[nreq].result = req->preset;
+		else if (cqes[i]->res < 0)
+			batch[nreq].result = neg_result(cqes[i]->res);
+		else
+			batch[nreq].result = cqes[i]->res;
+		nreq++;
+		if (req->from_heap) {
+			free(req);
+		} else {
+			req->next_free = freed;
+			freed = req;
 		}
 	}
+	io_uring_cq_advance(&bio->ring, n);
+	pthread_mutex_unlock(&bio->reap_lock);
+	if (n == 0)
+		return 0;
+
+	/* Slots go back before the callbacks run, so a callback that
+	 * submits the next request finds one. */
+	pthread_mutex_lock(&bio->lock);
+	while (freed != NULL) {
+		req = freed;
+		freed = req->next_free;
+		req->next_free = bio->free_list;
+		bio->free_list = req;
+	}
+	bio->in_flight -= nreq;
+	if (stop)
+		bio->stop_seen = true;
+	if (nreq > 0 && bio->slot_waiters > 0)
+		pthread_cond_broadcast(&bio->slot_freed);
+	pthread_mutex_unlock(&bio->lock);
+
+	outer = reaping_for;
+	reaping_for = bio;
+	for (i = 0; i < nreq; i++)
+		batch[i].done(batch[i].arg, batch[i].result);
+	reaping_for = outer;
+	return nreq;
+}
+
+/*
+ * Whether the completion thread should wait on the ring; parks it while
+ * pollers reap.  Sets *exit when destroy's NOP has come and nothing is in
+ * flight any more.
+ */
+static bool
+cq_thread_may_wait(struct rumpuser_bio *bio, bool *exit)
+{
+	pthread_mutex_lock(&bio->lock);
+	while (bio->pollers > 0 && bio->slot_waiters == 0 &&
+	       !__atomic_load_n(&bio->closing, __ATOMIC_RELAXED)) {
+		bio->cq_parked = true;
+		pthread_cond_wait(&bio->unpark, &bio->lock);
+	}
+	bio->cq_parked = false;
+	*exit = bio->stop_seen && bio->in_flight == 0;
+	pthread_mutex_unlock(&bio->lock);
+	return !*exit;
+}
+
+static void *
+bio_completion_thread(void *arg)
+{
+	struct rumpuser_bio *bio = arg;
+	struct io_uring_cqe *cqe;
+	bool exit;
+	int r;
+
+	while (cq_thread_may_wait(bio, &exit)) {
+		/* Only a wakeup: a poller may take the CQE meanwhile, so
+		 * what there is gets reaped under the lock. */
+		r = io_uring_wait_cqe(&bio->ring, &cqe);
+		if (r < 0 && r != -EINTR && r != -EAGAIN)
+			ru_fatal("io_uring_wait_cqe", -r);
+		pthread_mutex_lock(&bio->reap_lock);
+		(void)reap_and_unlock(bio);
+	}
 	return NULL;
+}
+
+void
+rumpuser_bio_poll_enter(struct rumpuser_bio *bio)
+{
+	pthread_mutex_lock(&bio->lock);
+	bio->pollers++;
+	pthread_mutex_unlock(&bio->lock);
+}
+
+unsigned
+rumpuser_bio_poll(struct rumpuser_bio *bio)
+{
+	/* The common case, nothing finished, costs two loads. */
+	if (__atomic_load_n(bio->ring.cq.ktail, __ATOMIC_ACQUIRE) ==
+	    __atomic_load_n(bio->ring.cq.khead, __ATOMIC_RELAXED))
+		return 0;
+	if (pthread_mutex_trylock(&bio->reap_lock) != 0)
+		return 0;
+	/* After destroy began, its NOP is the completion thread's. */
+	if (__atomic_load_n(&bio->closing, __ATOMIC_ACQUIRE)) {
+		pthread_mutex_unlock(&bio->reap_lock);
+		return 0;
+	}
+	return reap_and_unlock(bio);
+}
+
+void
+rumpuser_bio_poll_leave(struct rumpuser_bio *bio)
+{
+	pthread_mutex_lock(&bio->lock);
+	if (bio->pollers == 0)
+		ru_fatal("rumpuser_bio_poll_leave without enter", EINVAL);
+	if (--bio->pollers == 0 && bio->cq_parked)
+		pthread_cond_signal(&bio->unpark);
+	pthread_mutex_unlock(&bio->lock);
 }
 
 int
@@ -334,20 +426,34 @@ rumpuser_bio_create(unsigned depth, const char *name,
 		error = ru_error(error);
 		goto fail_slots;
 	}
-	error = pthread_cond_init(&bio->slot_freed, NULL);
+	error = pthread_mutex_init(&bio->reap_lock, NULL);
 	if (error != 0) {
 		error = ru_error(error);
 		goto fail_mutex;
 	}
+	error = pthread_cond_init(&bio->slot_freed, NULL);
+	if (error != 0) {
+		error = ru_error(error);
+		goto fail_reap_lock;
+	}
+	error = pthread_cond_init(&bio->unpark, NULL);
+	if (error != 0) {
+		error = ru_error(error);
+		goto fail_cond;
+	}
 	error = rumpuser_thread_create(bio_completion_thread, bio, bio->name,
 	                               &bio->cq_thread);
 	if (error != 0)
-		goto fail_cond;
+		goto fail_unpark;
 	*biop = bio;
 	return 0;
 
+fail_unpark:
+	pthread_cond_destroy(&bio->unpark);
 fail_cond:
 	pthread_cond_destroy(&bio->slot_freed);
+fail_reap_lock:
+	pthread_mutex_destroy(&bio->reap_lock);
 fail_mutex:
 	pthread_mutex_destroy(&bio->lock);
 fail_slots:
@@ -367,16 +473,24 @@ rumpuser_bio_destroy(struct rumpuser_bio *bio)
 
 	if (bio == NULL)
 		return;
-	if (cq_thread_of == bio)
+	if (reaping_for == bio)
 		ru_fatal("rumpuser_bio_destroy from a done callback", EDEADLK);
 
 	/*
-	 * New requests are refused from here on.  The NOP with no request
-	 * tells the completion thread to leave once nothing is in flight;
-	 * submitting it also sends any requests held back with MORE.
+	 * New requests are refused from here on, and pollers reap no more:
+	 * taking reap_lock waits for one that is reaping now, and any later
+	 * one sees closing.  The NOP with no request tells the completion
+	 * thread, unparked, to leave once nothing is in flight; submitting
+	 * it also sends any requests held back with MORE.
 	 */
+	pthread_mutex_lock(&bio->reap_lock);
 	pthread_mutex_lock(&bio->lock);
-	bio->closing = true;
+	__atomic_store_n(&bio->closing, true, __ATOMIC_RELEASE);
+	pthread_cond_signal(&bio->unpark);
+	pthread_mutex_unlock(&bio->lock);
+	pthread_mutex_unlock(&bio->reap_lock);
+
+	pthread_mutex_lock(&bio->lock);
 	sqe = sqe_get_locked(bio);
 	io_uring_prep_nop(sqe);
 	io_uring_sqe_set_data(sqe, NULL);
@@ -389,7 +503,9 @@ rumpuser_bio_destroy(struct rumpuser_bio *bio)
 		ru_fatal("joining the bio completion thread", error);
 
 	io_uring_queue_exit(&bio->ring);
+	pthread_cond_destroy(&bio->unpark);
 	pthread_cond_destroy(&bio->slot_freed);
+	pthread_mutex_destroy(&bio->reap_lock);
 	pthread_mutex_destroy(&bio->lock);
 	free(bio->slots);
 	free(bio);

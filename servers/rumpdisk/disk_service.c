@@ -12,6 +12,11 @@
  * session's thread, so its handle table needs no lock.  Completions run on
  * whatever thread the driver finishes on and touch only their request.
  * Open counts are shared by all sessions, under ds->lock.
+ *
+ * Polling: the runtime's block I/O engine completes requests on its own
+ * thread, a wakeup per request; while a session's thread polls its ring
+ * anyway, it reaps the engine's completions itself (any session's), so a
+ * disk read reaches the client without crossing a thread.
  */
 #include <assert.h>
 #include <errno.h>
@@ -35,7 +40,9 @@ struct disk_service {
 	struct rump_service desc;
 	struct rk_runtime *rt;
 	struct rk_pool *reqs;
+	struct rumpuser_bio *bio;       /* the runtime's engine, or NULL */
 	struct rumpuser_mtx *lock;
+	struct rumpuser_cv *released;   /* a claim went: under lock */
 	struct disk_dev *devs;
 	size_t ndevs, devs_cap;
 };
@@ -51,6 +58,7 @@ struct disk_session {
 	struct disk_service *ds;
 	struct disk_handle *handles;
 	uint32_t nhandles;
+	bool polling;                   /* one of ds->bio's pollers */
 };
 
 /* One request in flight: a pool object, given back by its completion. */
@@ -250,25 +258,48 @@ rk_mode(unsigned mode)
 	       (mode & RUMP_DISK_OPEN_WRITE ? RK_OPEN_WRITE : 0);
 }
 
+/*
+ * How long an open waits for a conflicting claim to go.  A client killed
+ * and restarted (rumpfs under rumpd) comes back before its old session has
+ * ended: that session's claim goes as soon as its requests in flight have
+ * completed, and the new writer must not start before them anyway.
+ */
+#define CLAIM_WAIT_NS (1000ull * 1000 * 1000)
+
+static bool
+conflicts(const struct disk_dev *d, unsigned mode)
+{
+	if (mode & RUMP_DISK_OPEN_WRITE)
+		return d->writer || d->readers > 0;
+	return d->writer;
+}
+
 /* One writer, or any number of readers (a writer that also reads is the
  * writer). */
 static int
 claim(struct disk_service *ds, struct disk_dev *d, unsigned mode)
 {
+	uint64_t now, deadline;
 	int error = 0;
 
 	rumpuser_mutex_enter(ds->lock);
-	if (mode & RUMP_DISK_OPEN_WRITE) {
-		if (d->writer || d->readers > 0)
-			error = EBUSY;
-		else
-			d->writer = true;
-	} else {
-		if (d->writer)
-			error = EBUSY;
-		else
-			d->readers++;
+	if (conflicts(d, mode) &&
+	    rumpuser_clock_gettime(RUMPUSER_CLOCK_MONO, &now) == 0) {
+		deadline = now + CLAIM_WAIT_NS;
+		while (conflicts(d, mode) && now < deadline) {
+			rumpuser_cv_timedwait(ds->released, ds->lock,
+			                      deadline - now);
+			if (rumpuser_clock_gettime(RUMPUSER_CLOCK_MONO,
+			                           &now) != 0)
+				break;
+		}
 	}
+	if (conflicts(d, mode))
+		error = EBUSY;
+	else if (mode & RUMP_DISK_OPEN_WRITE)
+		d->writer = true;
+	else
+		d->readers++;
 	rumpuser_mutex_exit(ds->lock);
 	return error;
 }
@@ -281,6 +312,7 @@ unclaim(struct disk_service *ds, struct disk_dev *d, unsigned mode)
 		d->writer = false;
 	else
 		d->readers--;
+	rumpuser_cv_broadcast(ds->released);
 	rumpuser_mutex_exit(ds->lock);
 }
 
@@ -613,6 +645,29 @@ fail:
 	rump_session_complete(s, sqe->user_data, error, 0);
 }
 
+/* The server's poll hook: see rumpuser_bio_poll. */
+static unsigned
+disk_poll(struct rump_session *s, void *sess_ctx, bool sleeping)
+{
+	struct disk_session *ss = sess_ctx;
+	struct rumpuser_bio *bio = ss->ds->bio;
+	unsigned n;
+
+	(void)s;
+	if (bio == NULL || (sleeping && !ss->polling))
+		return 0;
+	if (!ss->polling) {
+		rumpuser_bio_poll_enter(bio);
+		ss->polling = true;
+	}
+	n = rumpuser_bio_poll(bio);
+	if (sleeping) {
+		rumpuser_bio_poll_leave(bio);
+		ss->polling = false;
+	}
+	return n;
+}
+
 /* ---- sessions ----------------------------------------------------------- */
 
 static int
@@ -659,10 +714,12 @@ disk_service_create(struct rk_runtime *rt, struct disk_service **dsp)
 	*ds = (struct disk_service){ .rt = rt };
 	if ((error = rumpuser_mutex_init(&ds->lock)) != 0)
 		goto fail_free;
+	if ((error = rumpuser_cv_init(&ds->released)) != 0)
+		goto fail_mutex;
 	error = rk_pool_create(rt, "disk-req", sizeof(struct disk_req), 0,
 	                       DISK_REQS_PREALLOC, DISK_REQS_MAX, &ds->reqs);
 	if (error != 0)
-		goto fail_mutex;
+		goto fail_cv;
 
 	c.ds = ds;
 	if ((error = rk_device_foreach(rt, count_dev, &c)) != 0)
@@ -677,6 +734,10 @@ disk_service_create(struct rk_runtime *rt, struct disk_service **dsp)
 			goto fail_devs;
 	}
 	resolve_roots(ds);
+	/* Without the engine (none to be had) completions still come, from
+	 * whatever thread the drivers use; only polling is lost. */
+	if (rk_runtime_bio(rt, &ds->bio) != 0)
+		ds->bio = NULL;
 
 	ds->desc = (struct rump_service){
 		.version = RUMP_SERVICE_VERSION,
@@ -687,6 +748,7 @@ disk_service_create(struct rk_runtime *rt, struct disk_service **dsp)
 		.session_close = disk_session_close,
 		.control = disk_control,
 		.submit = disk_submit,
+		.poll = disk_poll,
 	};
 	*dsp = ds;
 	return 0;
@@ -697,6 +759,8 @@ fail_devs:
 	rumpuser_free(ds->devs, ds->devs_cap * sizeof(*ds->devs));
 fail_pool:
 	rk_pool_destroy(ds->reqs);
+fail_cv:
+	rumpuser_cv_destroy(ds->released);
 fail_mutex:
 	rumpuser_mutex_destroy(ds->lock);
 fail_free:
@@ -738,6 +802,7 @@ disk_service_destroy(struct disk_service *ds)
 	if (ds->devs != NULL)
 		rumpuser_free(ds->devs, ds->devs_cap * sizeof(*ds->devs));
 	rk_pool_destroy(ds->reqs);
+	rumpuser_cv_destroy(ds->released);
 	rumpuser_mutex_destroy(ds->lock);
 	rumpuser_free(ds, sizeof(*ds));
 }

@@ -8,28 +8,25 @@
  * each --mem a RAM disk (blk_mem); part_mbr and part_gpt add the
  * partitions they find (wd0s1, wd0s2, ...).  Then the disk service runs.
  *
- * Started by rumpd it inherits, as the supervisor protocol says, a control
- * socket (RUMPD_CONTROL_FD) on which it reports "READY <boot id>" once it
- * listens, and possibly the listening socket itself (RUMPD_LISTEN_FD).
- * SIGTERM or SIGINT stops it cleanly.
+ * Started by rumpd it follows the supervisor contract (rump/supervised.h,
+ * docs/rumpd.md): it confines itself once the images are open, reports
+ * READY and answers the heartbeat; the listening socket may be the
+ * supervisor's (RUMPD_LISTEN_FD).  SIGTERM or SIGINT stops it cleanly.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "rump/ipc.h"
 #include "rump/rumpkern.h"
 #include "rump/server.h"
+#include "rump/supervised.h"
 
 #include "blk_file.h"
 #include "disk_service.h"
@@ -142,89 +139,47 @@ parse_options(int argc, char **argv, struct options *o, bool *help)
 	return 0;
 }
 
-/*
- * An inherited descriptor named by an environment variable: -1 if the
- * variable is not set, else the descriptor after checking it is a socket.
- */
-static int
-inherited_socket(const char *var, int *fdp)
-{
-	const char *s = getenv(var);
-	struct stat st;
-	char *end;
-	long v;
+/* What the stopper and the heartbeat's counters need. */
+struct stop_ctx {
+	struct rk_runtime *rt;
+	struct rump_server *server;
+};
 
-	*fdp = -1;
-	if (s == NULL || *s == '\0')
-		return 0;
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < 0 || v > INT_MAX)
-		return EINVAL;
-	if (fstat((int)v, &st) != 0)
-		return errno;
-	if (!S_ISSOCK(st.st_mode))
-		return ENOTSOCK;
-	*fdp = (int)v;
+/* On the stopper's thread, at SIGTERM, SIGINT or SIGHUP. */
+static void
+stop_serving(void *arg, int sig)
+{
+	struct stop_ctx *ctx = arg;
+
+	rk_info(ctx->rt, "%s: stopping", strsignal(sig));
+	rump_server_stop(ctx->server);
+}
+
+static int
+add_disk_bytes(struct rk_device *dev, void *arg)
+{
+	struct rk_counters c;
+
+	/* A partition's requests are its disk's too: count disks only. */
+	if (rk_device_parent(dev) == NULL) {
+		rk_device_counters(dev, &c);
+		*(uint64_t *)arg += c.bytes_read + c.bytes_written;
+	}
 	return 0;
 }
 
-/* Written under a temporary name and renamed: a reader never sees a
- * half-written pid. */
-static int
-write_pidfile(const char *path)
-{
-	char tmp[PATH_MAX];
-	FILE *f;
-	int error = 0;
-
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-		return ENAMETOOLONG;
-	f = fopen(tmp, "we");
-	if (f == NULL)
-		return errno;
-	if (fprintf(f, "%ld\n", (long)getpid()) < 0)
-		error = errno;
-	if (fclose(f) != 0 && error == 0)
-		error = errno;
-	if (error == 0 && rename(tmp, path) != 0)
-		error = errno;
-	if (error)
-		unlink(tmp);
-	return error;
-}
-
-struct signal_waiter {
-	pthread_t thread;
-	sigset_t set;
-	struct rump_server *server;
-	struct rk_runtime *rt;
-};
-
-/* Signals are blocked in every thread; this one takes them synchronously,
- * so stopping needs no global state and no async-signal-safety tricks. */
-static void *
-signal_waiter_main(void *arg)
-{
-	struct signal_waiter *w = arg;
-	int sig;
-
-	if (sigwait(&w->set, &sig) == 0 && sig != SIGUSR1)
-		rk_info(w->rt, "%s: stopping", strsignal(sig));
-	rump_server_stop(w->server);
-	return NULL;
-}
-
+/* What rumpd shows as this driver's work (on the heartbeat thread). */
 static void
-report_ready(struct rk_runtime *rt, int control_fd, uint64_t boot_id)
+count_requests(void *arg, struct rump_supervised_counters *out)
 {
-	char line[64];
-	int n;
+	struct stop_ctx *ctx = arg;
+	struct rump_server_stats st;
+	uint64_t bytes = 0;
 
-	n = snprintf(line, sizeof(line), "READY %016" PRIx64 "\n", boot_id);
-	if (send(control_fd, line, (size_t)n, MSG_NOSIGNAL) != n)
-		rk_warn(rt, "cannot report READY to the supervisor: %s",
-		        strerror(errno));
+	rump_server_stats(ctx->server, &st);
+	rk_device_foreach(ctx->rt, add_disk_bytes, &bytes);
+	out->requests = st.requests + st.control_msgs;
+	out->bytes = bytes;
 }
 
 /* The devices, then each image's allocation map for BLOCK_STATUS. */
@@ -278,12 +233,14 @@ main(int argc, char **argv)
 	struct options opts = { 0 };
 	struct rk_runtime_opts rtopts = { .name = "rumpdisk" };
 	struct rump_server_opts sopts = { 0 };
-	struct signal_waiter waiter = { 0 };
 	struct rk_runtime *rt = NULL;
 	struct disk_service *ds = NULL;
 	struct rump_server *server = NULL;
-	char path[PATH_MAX], dir[PATH_MAX];
-	int control_fd, listen_fd, error, status = 1;
+	struct rump_supervised *sup = NULL;
+	struct rump_driver_stopper *stopper = NULL;
+	struct stop_ctx stop_ctx;
+	char path[PATH_MAX];
+	int listen_fd, error, status;
 	bool help, own_socket = false, own_pidfile = false;
 
 	if ((status = parse_options(argc, argv, &opts, &help)) != 0)
@@ -295,17 +252,20 @@ main(int argc, char **argv)
 	status = 1;
 
 	/* Before any thread exists, so that they all inherit the mask. */
-	sigemptyset(&waiter.set);
-	sigaddset(&waiter.set, SIGTERM);
-	sigaddset(&waiter.set, SIGINT);
-	sigaddset(&waiter.set, SIGUSR1);
-	pthread_sigmask(SIG_BLOCK, &waiter.set, NULL);
-
+	if ((error = rump_driver_signals_block()) != 0) {
+		fprintf(stderr, "rumpdisk: cannot block signals: %s\n",
+		        strerror(error));
+		return 1;
+	}
 	error = rk_runtime_create(&rtopts, &rt);
 	if (error) {
 		fprintf(stderr, "rumpdisk: cannot start the runtime: %s\n",
 		        strerror(error));
 		return 1;
+	}
+	if ((error = rump_supervised_open("rumpdisk", &sup)) != 0) {
+		rk_err(rt, "bad RUMPD_CONTROL_FD: %s", strerror(error));
+		goto out;
 	}
 	if (make_disks(rt, &opts) != 0)
 		goto out;
@@ -316,38 +276,14 @@ main(int argc, char **argv)
 	}
 	open_maps(rt, ds, &opts);
 
-	if ((error = inherited_socket("RUMPD_CONTROL_FD", &control_fd)) != 0)
-		rk_warn(rt, "ignoring RUMPD_CONTROL_FD: %s", strerror(error));
-	error = inherited_socket("RUMPD_LISTEN_FD", &listen_fd);
+	error = rump_driver_listen("disk", opts.socket_path, path,
+	                           sizeof(path), &listen_fd, &own_socket);
 	if (error) {
-		rk_err(rt, "bad RUMPD_LISTEN_FD: %s", strerror(error));
+		rk_err(rt, "cannot listen on %s: %s", opts.socket_path ?
+		       opts.socket_path : "the runtime directory",
+		       strerror(error));
 		goto out;
 	}
-	if (listen_fd >= 0) {
-		snprintf(path, sizeof(path), "(inherited fd %d)", listen_fd);
-	} else {
-		if (opts.socket_path != NULL) {
-			if (snprintf(path, sizeof(path), "%s",
-			             opts.socket_path) >= (int)sizeof(path))
-				error = ENAMETOOLONG;
-		} else if ((error = rump_runtime_dir(dir, sizeof(dir))) == 0) {
-			if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-				error = errno;
-			else
-				error = rump_service_path("disk", path,
-				                          sizeof(path));
-		}
-		if (error == 0)
-			error = rump_listen_unix(path, &listen_fd);
-		if (error) {
-			rk_err(rt, "cannot listen on %s: %s",
-			       opts.socket_path ? opts.socket_path :
-			       "the runtime directory", strerror(error));
-			goto out;
-		}
-		own_socket = true;
-	}
-
 	sopts.listen_fd = listen_fd;
 	sopts.boot_id = rk_runtime_boot_id(rt);
 	error = rump_server_create(&sopts, disk_service_desc(ds), &server);
@@ -357,39 +293,40 @@ main(int argc, char **argv)
 		goto out;
 	}
 	if (opts.pidfile != NULL) {
-		if ((error = write_pidfile(opts.pidfile)) != 0) {
+		if ((error = rump_driver_pidfile(opts.pidfile)) != 0) {
 			rk_err(rt, "cannot write %s: %s", opts.pidfile,
 			       strerror(error));
 			goto out;
 		}
 		own_pidfile = true;
 	}
-
-	waiter.server = server;
-	waiter.rt = rt;
-	error = pthread_create(&waiter.thread, NULL, signal_waiter_main,
-	                       &waiter);
-	if (error) {
+	stop_ctx = (struct stop_ctx){ rt, server };
+	if ((error = rump_driver_stopper_start(stop_serving, &stop_ctx,
+	                                       &stopper)) != 0) {
 		rk_err(rt, "cannot start the signal thread: %s",
 		       strerror(error));
 		goto out;
 	}
 
+	/* The images and their maps are open: from here on it needs no
+	 * privilege. */
+	if ((error = rump_supervised_confine(sup, RUMP_CONFINE_DISK)) != 0)
+		goto out;
 	rk_info(rt, "serving disks on %s, boot id %016" PRIx64, path,
 	        sopts.boot_id);
-	if (control_fd >= 0)
-		report_ready(rt, control_fd, sopts.boot_id);
+	if ((error = rump_supervised_ready(sup, sopts.boot_id,
+	                                   count_requests, &stop_ctx)) != 0)
+		rk_warn(rt, "cannot report READY to the supervisor: %s",
+		        strerror(error));
 
 	error = rump_server_run(server);
 	if (error)
 		rk_err(rt, "server failed: %s", strerror(error));
 	else
 		status = 0;
-	/* Wakes the waiter if the server stopped on its own. */
-	pthread_kill(waiter.thread, SIGUSR1);
-	pthread_join(waiter.thread, NULL);
-
 out:
+	rump_driver_stopper_end(stopper);
+	rump_supervised_close(sup);
 	if (server != NULL)
 		rump_server_destroy(server);
 	disk_service_destroy(ds);

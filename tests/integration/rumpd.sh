@@ -17,6 +17,23 @@ grep -Eq "$ready$RUMPD_DIR/null.sock" once.out ||
 	fail "rumpd did not report a ready rumpnull"
 grep -Eq '1000 round trips: control NULL p50 [0-9.]+ us' once.out ||
 	fail "rumpd did not ping rumpnull"
+# The gateways that are built are shown working: the default disk image
+# (GPT, ext4) read over NBD, a file written and read back through FUSE.
+if grep -q 'started nbd' once.out; then
+	grep -q 'over NBD: a GPT' once.out || fail "rumpd did not read NBD"
+fi
+if grep -q 'started files' once.out; then
+	grep -q 'wrote, fsynced and read back' once.out ||
+		fail "rumpd did not write through the fuse mount"
+	grep -q " $RUMPD_DIR/files " /proc/mounts &&
+		fail "rumpd --once left its fuse mount behind"
+fi
+for d in disk nbd fs files; do
+	if grep -q "started $d " once.out; then
+		grep -Eq "$d \(pid [0-9]+\) stopped: exited with status 0" \
+			once.out || fail "$d did not stop cleanly"
+	fi
+done
 pid=$(sed -n 's/.*: null (pid \([0-9]*\)) is ready.*/\1/p' once.out)
 grep -q "null (pid $pid) stopped: exited with status 0" once.out ||
 	fail "rumpnull did not exit cleanly"
@@ -55,7 +72,10 @@ grep -q "null (pid $second) stopped: exited with status 0" run.out ||
 	fail "rumpnull did not exit cleanly"
 kill -0 "$second" 2>/dev/null && fail "rumpnull $second outlived rumpd"
 
-# A driver does not outlive its supervisor, even one killed with -9.
+# A driver does not outlive its supervisor, even one killed with -9.  The
+# fuse mount of a rumpd killed so stays (dead) until the next rumpd.
+_detach_files() { umount -l "$RUMPD_DIR/files" 2>/dev/null || :; }
+cleanup_fn _detach_files
 "$RUMPD" > orphan.out 2>&1 &
 rumpd=$!
 kill_at_exit "$rumpd"

@@ -7,6 +7,7 @@
 #include <netdb.h>
 #include <sched.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,8 @@
 #include "child.h"
 
 #define MAX_ARGS 64
+
+extern char **environ;
 
 uint64_t
 rumpd_now_ms(void)
@@ -323,6 +326,28 @@ rumpd_driver_open(struct rumpd_driver *d, const struct rumpd_launch *l)
 	return 0;
 }
 
+/*
+ * Not root, the gateway mounted with fusermount3 and would unmount with it
+ * too, but a confined gateway can run nothing: the mount is rumpd's to
+ * undo (fusermount3 lets the user who mounted unmount).
+ */
+static void
+fusermount_detach(const char *mount)
+{
+	char *const argv[] = { "fusermount3", "-u", "-z", "-q", (char *)mount,
+	                       NULL };
+	posix_spawn_file_actions_t fa;
+	int status;
+	pid_t pid;
+
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	if (posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ) == 0)
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+	posix_spawn_file_actions_destroy(&fa);
+}
+
 void
 rumpd_driver_close(struct rumpd_driver *d)
 {
@@ -341,8 +366,9 @@ rumpd_driver_close(struct rumpd_driver *d)
 		close(d->fuse_fd);
 		d->fuse_fd = -1;
 	}
-	if (d->conf->kind == KIND_FUSE && d->conf->mount[0] != '\0')
-		umount2(d->conf->mount, MNT_DETACH);
+	if (d->conf->kind == KIND_FUSE && d->conf->mount[0] != '\0' &&
+	    umount2(d->conf->mount, MNT_DETACH) != 0 && errno == EPERM)
+		fusermount_detach(d->conf->mount);
 }
 
 /*
@@ -356,8 +382,12 @@ fuse_mount(struct rumpd_driver *d, const struct rumpd_launch *l)
 	char opts[128];
 	int error;
 
-	if (!l->root)
+	if (!l->root) {
+		/* A dead mount of a gateway that died: the new one could not
+		 * mount on it. */
+		fusermount_detach(d->conf->mount);
 		return 0;
+	}
 	umount2(d->conf->mount, MNT_DETACH);
 	if (d->fuse_fd >= 0)
 		close(d->fuse_fd);
@@ -759,6 +789,46 @@ log_append(struct rumpd_log *log, const char *p, size_t n)
 	}
 }
 
+static void
+echo_out(const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(STDERR_FILENO, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		/* Nowhere to say it: the log keeps it. */
+		if (w <= 0)
+			return;
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+/* Echoes whole lines on rumpd's stderr, where a person or journald looks;
+ * a line longer than the buffer goes out in pieces. */
+static void
+echo_lines(struct rumpd_driver *d, const char *p, size_t n)
+{
+	while (n > 0) {
+		const char *nl = memchr(p, '\n', n);
+		size_t take = nl != NULL ? (size_t)(nl - p) + 1 : n;
+		size_t room = sizeof(d->echo) - d->echo_len;
+
+		if (take > room)
+			take = room;
+		memcpy(d->echo + d->echo_len, p, take);
+		d->echo_len += take;
+		p += take;
+		n -= take;
+		if (d->echo[d->echo_len - 1] == '\n' ||
+		    d->echo_len == sizeof(d->echo)) {
+			echo_out(d->echo, d->echo_len);
+			d->echo_len = 0;
+		}
+	}
+}
+
 bool
 rumpd_driver_read_log(struct rumpd_driver *d)
 {
@@ -772,12 +842,13 @@ rumpd_driver_read_log(struct rumpd_driver *d)
 		if (n <= 0) {
 			close(d->log_fd);
 			d->log_fd = -1;
+			/* Its last words, even without a newline. */
+			echo_out(d->echo, d->echo_len);
+			d->echo_len = 0;
 			return false;
 		}
 		log_append(&d->log, buf, (size_t)n);
-		/* Also where a person or journald looks. */
-		if (write(STDERR_FILENO, buf, (size_t)n) < 0)
-			continue;
+		echo_lines(d, buf, (size_t)n);
 	}
 	return false;
 }
@@ -945,6 +1016,8 @@ end_run(struct rumpd_driver *d)
 	rumpd_driver_read_log(d);
 	if (d->log_fd >= 0)
 		close(d->log_fd);
+	echo_out(d->echo, d->echo_len);
+	d->echo_len = 0;
 	if (d->control_fd >= 0)
 		close(d->control_fd);
 	rumpd_driver_probe_stop(d);
@@ -969,8 +1042,10 @@ rumpd_driver_exited(struct rumpd_driver *d, int status, uint64_t now)
 	            (double)(now - d->started_ms) / 1000.0);
 	rumpd_driver_log_note(d, "pid %ld %s", (long)d->pid, d->last_exit);
 	end_run(d);
-	/* A hung driver died when it stopped answering, not now. */
-	if (!planned && !d->hung)
+	/* A hung driver died when it stopped answering, not now; and one
+	 * that dies again before it served (at start, its disk being away
+	 * too) is still down since its first death. */
+	if (!planned && !d->hung && d->death_ms == 0)
 		d->death_ms = now;
 	return !planned;
 }
@@ -997,6 +1072,45 @@ wait_exit(struct rumpd_driver *d, int timeout_ms, int *status)
 	}
 }
 
+/*
+ * A gateway on a mount of rumpd's cannot unmount it (confined, and in a
+ * mount namespace of its own): before it stops, the dirty pages the kernel
+ * keeps for the mount (writeback cache) go to it while it still serves.  A
+ * child does the syncfs(), which a hung gateway would block forever; a
+ * FUSE request's wait ends with SIGKILL.
+ */
+static void
+sync_fuse_mount(struct rumpd_driver *d)
+{
+	struct timespec tick = { 0, 5 * 1000 * 1000 };
+	uint64_t deadline = rumpd_now_ms() + RUMPD_STOP_TIMEOUT_MS;
+	int status;
+	pid_t pid, r;
+
+	pid = fork();
+	if (pid < 0)
+		return;
+	if (pid == 0) {
+		int fd = open(d->conf->mount, O_RDONLY | O_DIRECTORY |
+		              O_CLOEXEC);
+
+		_exit(fd >= 0 && syncfs(fd) == 0 ? 0 : 1);
+	}
+	while ((r = waitpid(pid, &status, WNOHANG)) == 0 &&
+	       rumpd_now_ms() < deadline)
+		nanosleep(&tick, NULL);
+	if (r == 0) {
+		rumpd_error("%s: syncing %s takes too long; stopping it "
+		            "anyway", d->conf->name, d->conf->mount);
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	} else if (r == pid && !(WIFEXITED(status) &&
+	                         WEXITSTATUS(status) == 0)) {
+		rumpd_error("%s: cannot sync %s before stopping it",
+		            d->conf->name, d->conf->mount);
+	}
+}
+
 void
 rumpd_driver_stop(struct rumpd_driver *d)
 {
@@ -1004,6 +1118,8 @@ rumpd_driver_stop(struct rumpd_driver *d)
 	int status = 0;
 
 	if (d->pid > 0) {
+		if (d->conf->kind == KIND_FUSE && d->ready_ms != 0)
+			sync_fuse_mount(d);
 		kill(d->pid, SIGTERM);
 		if (wait_exit(d, RUMPD_STOP_TIMEOUT_MS, &status) == ETIMEDOUT) {
 			rumpd_error("%s (pid %ld) did not stop in %d ms; "

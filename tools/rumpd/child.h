@@ -78,6 +78,10 @@ struct rumpd_driver {
 	int trigger_session;       /* -1: none */
 	uint64_t trigger_reqid, trigger_deadline_ms;
 	struct rumpd_log log;
+	/* The start of a line it has not finished: echoed with its end, so
+	 * that lines of drivers and rumpd's own do not interleave. */
+	char echo[512];
+	size_t echo_len;
 };
 
 uint64_t rumpd_now_ms(void);

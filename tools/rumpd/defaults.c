@@ -192,6 +192,19 @@ have_program(enum rumpd_kind kind)
 	return true;
 }
 
+/* Root mounts for the gateway; anyone else needs /dev/fuse and
+ * fusermount3 (found by the gateway's libfuse in PATH). */
+static bool
+can_mount_fuse(void)
+{
+	if (access("/dev/fuse", R_OK | W_OK) != 0) {
+		rumpd_log("leaving the fuse gateway out of the default: "
+		          "/dev/fuse: %s", strerror(errno));
+		return false;
+	}
+	return true;
+}
+
 static bool
 can_make_tap(void)
 {
@@ -259,7 +272,7 @@ rumpd_default_config(struct supervisor *sv)
 		snprintf(d->ref, sizeof(d->ref), "disk");
 		snprintf(d->device, sizeof(d->device), "wd0s1");
 		d->ref_line = d->device_line = -1;
-		if (have_program(KIND_FUSE)) {
+		if (have_program(KIND_FUSE) && can_mount_fuse()) {
 			if ((d = rumpd_config_add(cfg, "files", KIND_FUSE)) ==
 			    NULL)
 				return ENOMEM;

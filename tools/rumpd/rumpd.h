@@ -55,6 +55,12 @@ void ctl_input(struct supervisor *sv, unsigned session);
 void ctl_trigger_reply(struct supervisor *sv, int session, uint64_t reqid,
                        int status, const char *text);
 
+/* demo.c: reaching the gateways as a person would; 0 or an errno, after
+ * saying what happened.  fuse: with write_test, a file is written, read
+ * back and removed. */
+int rumpd_demo_nbd(const struct rumpd_driver *d, const char *export);
+int rumpd_demo_fuse(const struct rumpd_driver *d, bool write_test);
+
 /* defaults.c: the configuration when no file is given. */
 int rumpd_default_config(struct supervisor *sv);
 

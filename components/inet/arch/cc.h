@@ -29,6 +29,7 @@ void inet_sys_diag(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
 _Noreturn void inet_sys_assert(const char *msg, const char *file, int line);
 uint32_t inet_sys_random(void);
+uint16_t inet_sys_chksum(const void *data, int len);
 
 #define LWIP_PLATFORM_DIAG(x) do { inet_sys_diag x; } while (0)
 #define LWIP_PLATFORM_ASSERT(x) inet_sys_assert((x), __FILE__, __LINE__)
