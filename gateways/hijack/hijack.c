@@ -1148,9 +1148,12 @@ now_ns(void)
  * with a short timeout, until one reports or the time is up.
  */
 /* glibc declares fds write-only (access attribute), which poll's own
- * reading of fd and events would contradict. */
+ * reading of fd and events would contradict (for GCC; clang has no such
+ * warning). */
 #pragma GCC diagnostic push
+#ifndef __clang__
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 EXPORT int
 poll(struct pollfd *fds, nfds_t n, int timeout)
 {
