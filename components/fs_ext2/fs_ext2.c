@@ -926,18 +926,241 @@ fs_ext2_read(struct fs_ext2 *m, const struct rump_fh *fh, uint64_t off,
 	return error;
 }
 
+/*
+ * Where the file's blocks from lblk on are: *pblk (0: a hole) for *len
+ * blocks, at most max; *uninit for an unwritten extent.
+ */
+static errcode_t
+map_run(ext2_extent_handle_t h, blk64_t lblk, blk64_t max, blk64_t *pblk,
+        blk64_t *len, bool *uninit)
+{
+	struct ext2fs_extent ex;
+	errcode_t ec;
+
+	*pblk = 0;
+	*len = max;
+	*uninit = false;
+	ec = ext2fs_extent_goto2(h, 0, lblk);
+	if (ec == 0) {
+		if ((ec = ext2fs_extent_get(h, EXT2_EXTENT_CURRENT, &ex)) != 0)
+			return ec;
+		*pblk = ex.e_pblk + (lblk - ex.e_lblk);
+		if (ex.e_lblk + ex.e_len - lblk < max)
+			*len = ex.e_lblk + ex.e_len - lblk;
+		*uninit = (ex.e_flags & EXT2_EXTENT_FLAGS_UNINIT) != 0;
+		return 0;
+	}
+	if (ec != EXT2_ET_EXTENT_NOT_FOUND)
+		return ec;
+	/* A hole, up to the next extent: the handle is left on the extent
+	 * before lblk, or on the first one when there is none before. */
+	ec = ext2fs_extent_get(h, EXT2_EXTENT_CURRENT, &ex);
+	if (ec == EXT2_ET_NO_CURRENT_NODE)
+		return 0;                       /* no extents at all */
+	if (ec)
+		return ec;
+	if (ex.e_lblk <= lblk) {
+		ec = ext2fs_extent_get(h, EXT2_EXTENT_NEXT_LEAF, &ex);
+		if (ec == EXT2_ET_EXTENT_NO_NEXT)
+			return 0;
+		if (ec)
+			return ec;
+		if (ex.e_lblk <= lblk)
+			return 0;               /* wrapped around: the last */
+	}
+	if (ex.e_lblk - lblk < max)
+		*len = ex.e_lblk - lblk;
+	return 0;
+}
+
+/*
+ * Writes count blocks from lblk on, all mapped and initialized, one
+ * extent lookup per extent.  Block by block: the channel keeps file data
+ * with the metadata until a commit, which writes it back in contiguous
+ * runs.
+ */
+static errcode_t
+write_mapped(struct fs_ext2 *m, ext2_ino_t ino, struct ext2_inode_large *in,
+             blk64_t lblk, blk64_t count, const unsigned char *buf)
+{
+	unsigned bs = m->fs->blocksize;
+	ext2_extent_handle_t h;
+	blk64_t at, pblk, len;
+	bool uninit;
+	errcode_t ec;
+
+	ec = ext2fs_extent_open2(m->fs, ino, (struct ext2_inode *)in, &h);
+	if (ec)
+		return ec;
+	for (at = 0; ec == 0 && at < count; at += len) {
+		if ((ec = map_run(h, lblk + at, count - at, &pblk, &len,
+		                  &uninit)) != 0)
+			break;
+		if (pblk == 0 || uninit) {
+			ec = EXT2_ET_EXTENT_NOT_FOUND;  /* not what we mapped */
+			break;
+		}
+		for (blk64_t i = 0; ec == 0 && i < len; i++)
+			ec = io_channel_write_blk64(m->fs->io, pblk + i, 1,
+			                            buf + (at + i) * bs);
+	}
+	ext2fs_extent_free(h);
+	return ec;
+}
+
+/*
+ * Maps count new blocks at lblk by growing the extent that ends there,
+ * when the blocks after it are free (ext2fs_fallocate would start a new
+ * extent: it grows an initialized one only when it zeroes the blocks);
+ * an extent that then follows without a gap, a piece that arrived
+ * early, is merged in.  A sequential write stays in a few extents, which
+ * the inode itself holds, so that mapping a block reads no extent block.
+ * EAGAIN, with nothing changed: not so.
+ */
+static errcode_t
+grow_left(struct fs_ext2 *m, ext2_ino_t ino, struct ext2_inode_large *in,
+          blk64_t lblk, blk64_t count)
+{
+	ext2_filsys fs = m->fs;
+	ext2_extent_handle_t h;
+	struct ext2fs_extent left, right;
+	blk64_t pblk, plen;
+	errcode_t ec;
+
+	if (lblk == 0 || count > EXT_INIT_MAX_LEN)
+		return EAGAIN;
+	ec = ext2fs_extent_open2(fs, ino, (struct ext2_inode *)in, &h);
+	if (ec)
+		return ec;
+	ec = ext2fs_extent_goto2(h, 0, lblk - 1);
+	if (ec == 0)
+		ec = ext2fs_extent_get(h, EXT2_EXTENT_CURRENT, &left);
+	if (ec == EXT2_ET_EXTENT_NOT_FOUND ||
+	    (ec == 0 && ((left.e_flags & EXT2_EXTENT_FLAGS_UNINIT) ||
+	                 left.e_lblk + left.e_len != lblk ||
+	                 left.e_len + count > EXT_INIT_MAX_LEN)))
+		ec = EAGAIN;
+	if (ec)
+		goto out;
+	if (ext2fs_new_range(fs, EXT2_NEWRANGE_FIXED_GOAL |
+	                     EXT2_NEWRANGE_MIN_LENGTH,
+	                     left.e_pblk + left.e_len, count, NULL, &pblk,
+	                     &plen) != 0) {
+		ec = EAGAIN;
+		goto out;
+	}
+	left.e_len += count;
+	if ((ec = ext2fs_extent_replace(h, 0, &left)) != 0)
+		goto out;                       /* the leaf is as it was */
+	ext2fs_block_alloc_stats_range(fs, pblk, count, +1);
+	if ((ec = ext2fs_extent_fix_parents(h)) != 0 ||
+	    (ec = ext2fs_iblk_add_blocks(fs, (struct ext2_inode *)in,
+	                                 count)) != 0) {
+		fs_mark_error(m, "write", E(ec));
+		goto out;
+	}
+
+	if (ext2fs_extent_get(h, EXT2_EXTENT_NEXT_LEAF, &right) != 0 ||
+	    right.e_lblk != left.e_lblk + left.e_len ||
+	    right.e_pblk != left.e_pblk + left.e_len ||
+	    (right.e_flags & EXT2_EXTENT_FLAGS_UNINIT) ||
+	    left.e_len + right.e_len > EXT_INIT_MAX_LEN)
+		goto out;
+	/* Deleted first: a failure half way loses a mapping (the error is
+	 * marked for e2fsck) rather than leave two that overlap. */
+	if ((ec = ext2fs_extent_delete(h, 0)) == 0 &&
+	    (ec = ext2fs_extent_fix_parents(h)) == 0 &&
+	    (ec = ext2fs_extent_goto(h, left.e_lblk)) == 0) {
+		left.e_len += right.e_len;
+		if ((ec = ext2fs_extent_replace(h, 0, &left)) == 0)
+			ec = ext2fs_extent_fix_parents(h);
+	}
+	if (ec)
+		fs_mark_error(m, "write", E(ec));
+out:
+	ext2fs_extent_free(h);
+	return ec;
+}
+
+/*
+ * Whole blocks of an extent-mapped file, past ext2fs_file_write's block
+ * at a time path, which maps each block alone (the extent leaf written
+ * and checksummed again per block), allocates in arrival order (the
+ * gateway's threads send a sequential write's pieces out of order: the
+ * file ends up in dozens of extents) and zeroes each new block before
+ * the data overwrites it.  Here the holes are allocated at once by
+ * ext2fs_fallocate, whose goal is the left neighbour's physical block
+ * plus the logical distance, so pieces arriving out of order still land
+ * contiguously, and the data goes to the channel once.
+ *
+ * EAGAIN, with nothing changed: an unwritten extent lies in the range,
+ * which ext2fs_file_write knows how to convert.  On another error the
+ * inode in memory may have changed and must be written.
+ */
+static int
+write_whole_blocks(struct fs_ext2 *m, ext2_ino_t ino,
+                   struct ext2_inode_large *in, blk64_t lblk,
+                   blk64_t count, const unsigned char *buf)
+{
+	ext2_extent_handle_t h;
+	blk64_t at, pblk, len, holes = 0;
+	bool uninit;
+	errcode_t ec, ec2;
+
+	ec = ext2fs_extent_open2(m->fs, ino, (struct ext2_inode *)in, &h);
+	if (ec)
+		return E(ec);
+	for (at = 0; at < count; at += len) {
+		if ((ec = map_run(h, lblk + at, count - at, &pblk, &len,
+		                  &uninit)) != 0)
+			break;
+		if (uninit) {
+			ext2fs_extent_free(h);
+			return EAGAIN;
+		}
+		if (pblk == 0)
+			holes += len;
+	}
+	ext2fs_extent_free(h);
+	if (ec)
+		return E(ec);
+	/* Initialized at once: the data is written before the next
+	 * commit can make the mapping durable. */
+	if (holes == count)
+		ec = grow_left(m, ino, in, lblk, count);
+	if (holes > 0 && (holes < count || ec == EAGAIN))
+		ec = ext2fs_fallocate(m->fs, EXT2_FALLOCATE_FORCE_INIT |
+		                      EXT2_FALLOCATE_INIT_BEYOND_EOF, ino,
+		                      (struct ext2_inode *)in, ~0ULL, lblk,
+		                      count);
+	if (ec == 0)
+		ec = write_mapped(m, ino, in, lblk, count, buf);
+	if (ec == 0 || holes == 0)
+		return E(ec);
+	/* The new blocks must not show what they held before. */
+	if (holes == count)
+		ec2 = ext2fs_punch(m->fs, ino, (struct ext2_inode *)in, NULL,
+		                   lblk, lblk + count - 1);
+	else
+		ec2 = EXT2_ET_SHORT_WRITE;  /* holes and data mixed */
+	if (ec2)
+		fs_mark_error(m, "write", E(ec2));
+	return E(ec);
+}
+
 int
 fs_ext2_write(struct fs_ext2 *m, const struct rump_fh *fh, uint64_t off,
               const void *buf, size_t len)
 {
 	ext2_ino_t ino = (ext2_ino_t)fh->ino;
 	struct ext2_inode_large in;
+	unsigned bs = m->fs->blocksize;
 	ext2_file_t f;
 	size_t done = 0;
 	unsigned int n;
 	uint64_t end;
 	errcode_t ec, ec2;
-	int error;
+	int error, error2;
 
 	if ((error = fs_get_fh(m, fh, &in)) != 0)
 		return error;
@@ -953,11 +1176,35 @@ fs_ext2_write(struct fs_ext2 *m, const struct rump_fh *fh, uint64_t off,
 		return EFBIG;
 	if (len == 0)
 		return 0;
+	if (off % bs == 0 && len >= bs && EXT2FS_CLUSTER_RATIO(m->fs) == 1 &&
+	    (in.i_flags & EXT4_EXTENTS_FL) &&
+	    !(in.i_flags & EXT4_INLINE_DATA_FL)) {
+		error = write_whole_blocks(m, ino, &in, off / bs, len / bs,
+		                           buf);
+		if (error != EAGAIN) {
+			done = len - len % bs;
+			if (error == 0 && off + done > EXT2_I_SIZE(&in))
+				error = E(ext2fs_inode_size_set(m->fs,
+				        (struct ext2_inode *)&in, off + done));
+			if (error == 0 && done == len)
+				fs_touch(m, &in,
+				         FS_TOUCH_MTIME | FS_TOUCH_CTIME);
+			/* Even after an error: i_blocks counts what the
+			 * extent tree maps now. */
+			error2 = fs_write_inode(m, ino, &in);
+			if (error != 0 || done == len)
+				return error != 0 ? error : error2;
+			if (error2 != 0)
+				return error2;
+		} else {
+			done = 0;
+		}
+	}
 	ec = ext2fs_file_open2(m->fs, ino, (struct ext2_inode *)&in,
 	                       EXT2_FILE_WRITE, &f);
 	if (ec)
 		return E(ec);
-	ec = ext2fs_file_llseek(f, off, EXT2_SEEK_SET, NULL);
+	ec = ext2fs_file_llseek(f, off + done, EXT2_SEEK_SET, NULL);
 	while (ec == 0 && done < len) {
 		ec = ext2fs_file_write(f, (const char *)buf + done,
 		                       (unsigned int)(len - done), &n);
@@ -1043,13 +1290,18 @@ fs_ext2_fallocate(struct fs_ext2 *m, const struct rump_fh *fh, uint64_t off,
 		flags = (in.i_flags & EXT4_EXTENTS_FL)
 		        ? EXT2_FALLOCATE_FORCE_UNINIT
 		        : EXT2_FALLOCATE_ZERO_BLOCKS;
+		/* Not read again after: ext2fs_fallocate counts the blocks in
+		 * our copy, and writes the inode only when the extent tree's
+		 * root changes. */
 		ec = ext2fs_fallocate(m->fs, flags, ino,
 		                      (struct ext2_inode *)&in, ~0ULL, off / bs,
 		                      (end + bs - 1) / bs - off / bs);
-		if (ec)
+		if (ec) {
+			/* What it did allocate is mapped and counted: best
+			 * effort, the first error is the one to report. */
+			(void)fs_write_inode(m, ino, &in);
 			return E(ec);
-		if ((error = fs_read_inode(m, ino, &in)) != 0)
-			return error;
+		}
 		if (!(mode & RUMP_FS_FALLOC_KEEP_SIZE) && end > size) {
 			if ((ec = ext2fs_inode_size_set(m->fs,
 			        (struct ext2_inode *)&in, end)) != 0)
