@@ -444,6 +444,12 @@ disk_control(struct rump_session *s, uint16_t type, const void *body,
 	struct disk_session *ss = rump_session_ctx(s);
 	int error;
 
+	/* An open may wait for a claim that requests in flight still hold:
+	 * their completions must not depend on this thread meanwhile. */
+	if (ss->polling) {
+		rumpuser_bio_poll_leave(ss->ds->bio);
+		ss->polling = false;
+	}
 	switch (type) {
 	case RUMP_DISK_MSG_LIST:
 		error = ctl_list(ss->ds, len, reply, reply_len);

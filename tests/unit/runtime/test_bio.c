@@ -727,6 +727,127 @@ test_block_device(void **state)
 	assert_int_equal(rumpuser_close(fd), 0);
 }
 
+/* Marks, per request, whether its callback ran on the test's thread. */
+struct polled {
+	pthread_t self;
+	unsigned on_self, done;
+	int64_t bad;
+	pthread_mutex_t lock;
+};
+
+static void
+polled_done(void *arg, int64_t result)
+{
+	struct polled *p = arg;
+
+	pthread_mutex_lock(&p->lock);
+	if (pthread_equal(pthread_self(), p->self))
+		p->on_self++;
+	if (result != 4096)
+		p->bad = result;
+	p->done++;
+	pthread_mutex_unlock(&p->lock);
+}
+
+static unsigned
+polled_count(struct polled *p)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&p->lock);
+	n = p->done;
+	pthread_mutex_unlock(&p->lock);
+	return n;
+}
+
+/* A poller runs the callbacks itself, all of them, and poll counts them. */
+static void
+test_poll(void **state)
+{
+	static unsigned char buf[NREQ][4096];
+	struct polled p = { .self = pthread_self() };
+	struct rumpuser_bio *bio;
+	unsigned i, ran = 0;
+	int fd = temp_fd();
+
+	(void)state;
+	pthread_mutex_init(&p.lock, NULL);
+	assert_int_equal(rumpuser_bio_create(128, "test-poll", &bio), 0);
+	rumpuser_bio_poll_enter(bio);
+	for (i = 0; i < NREQ; i++)
+		assert_int_equal(rumpuser_bio_submit(bio, fd,
+		    RUMPUSER_BIO_WRITE, buf[i], sizeof(buf[i]),
+		    (uint64_t)i * 4096, 0, polled_done, &p), 0);
+	while (ran < NREQ)
+		ran += rumpuser_bio_poll(bio);
+	assert_int_equal(ran, NREQ);
+	assert_int_equal(p.done, NREQ);
+	assert_int_equal(p.on_self, NREQ);
+	assert_int_equal(p.bad, 0);
+	assert_int_equal(rumpuser_bio_poll(bio), 0);
+	rumpuser_bio_poll_leave(bio);
+	rumpuser_bio_destroy(bio);
+	pthread_mutex_destroy(&p.lock);
+	close(fd);
+}
+
+/* A poller that leaves with requests in flight hands them to the
+ * completion thread, which must wake up for them. */
+static void
+test_poll_leave_hands_over(void **state)
+{
+	static unsigned char buf[NREQ][4096];
+	struct polled p = { .self = pthread_self() };
+	struct rumpuser_bio *bio;
+	unsigned i;
+	int fd = temp_fd();
+
+	(void)state;
+	pthread_mutex_init(&p.lock, NULL);
+	assert_int_equal(rumpuser_bio_create(128, "test-handover", &bio), 0);
+	rumpuser_bio_poll_enter(bio);
+	for (i = 0; i < NREQ; i++)
+		assert_int_equal(rumpuser_bio_submit(bio, fd,
+		    RUMPUSER_BIO_WRITE, buf[i], sizeof(buf[i]),
+		    (uint64_t)i * 4096, 0, polled_done, &p), 0);
+	rumpuser_bio_poll_leave(bio);
+	while (polled_count(&p) < NREQ)
+		usleep(1000);
+	assert_int_equal(p.on_self, 0);
+	assert_int_equal(p.bad, 0);
+	rumpuser_bio_destroy(bio);
+	pthread_mutex_destroy(&p.lock);
+	close(fd);
+}
+
+/* A poller submitting more than the ring holds, without polling, waits
+ * for slots: the parked completion thread must free them. */
+static void
+test_poll_slot_wait(void **state)
+{
+	static unsigned char buf[4096];
+	struct polled p = { .self = pthread_self() };
+	struct rumpuser_bio *bio;
+	unsigned i, n = 64;
+	int fd = temp_fd();
+
+	(void)state;
+	pthread_mutex_init(&p.lock, NULL);
+	assert_int_equal(rumpuser_bio_create(2, "test-slots", &bio), 0);
+	rumpuser_bio_poll_enter(bio);
+	for (i = 0; i < n; i++)
+		assert_int_equal(rumpuser_bio_submit(bio, fd,
+		    RUMPUSER_BIO_WRITE, buf, sizeof(buf), (uint64_t)i * 4096,
+		    0, polled_done, &p), 0);
+	while (polled_count(&p) < n)
+		(void)rumpuser_bio_poll(bio);
+	assert_int_equal(p.bad, 0);
+	rumpuser_bio_poll_leave(bio);
+	rumpuser_bio_destroy(bio);
+	pthread_mutex_destroy(&p.lock);
+	close(fd);
+}
+
 int
 main(void)
 {
@@ -742,6 +863,9 @@ main(void)
 		cmocka_unit_test(test_destroy_waits),
 		cmocka_unit_test(test_submit_from_callback),
 		cmocka_unit_test(test_concurrent_submitters),
+		cmocka_unit_test(test_poll),
+		cmocka_unit_test(test_poll_leave_hands_over),
+		cmocka_unit_test(test_poll_slot_wait),
 		cmocka_unit_test(test_direct),
 		cmocka_unit_test_setup_teardown(test_block_device, loop_setup,
 		                                loop_teardown),
