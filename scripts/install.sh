@@ -14,6 +14,8 @@ packages=(
 	fdisk jq qemu-utils libnbd-bin nbdkit fio e2fsprogs
 	# file systems: libext2fs, FUSE, and the tools the tests compare with
 	libext2fs-dev libfuse3-dev fuse3 attr rsync
+	# bench/fs peers
+	fuse2fs
 	# network (rumpnet): dpkg-dev unpacks lwIP's source (fetch_lwip below);
 	# the peers and tools of the network tests and bench/net
 	dpkg-dev iproute2 iputils-ping curl iperf3 tshark ethtool bc
