@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "inet_int.h"
+#include "inet_hooks.h"
 
 #include "lwip/etharp.h"
 #include "lwip/ethip6.h"
@@ -499,32 +500,218 @@ out:
 	return error;
 }
 
+/* Whether the first len bits of a and b agree. */
+static bool
+prefix_match(const uint8_t *a, const uint8_t *b, unsigned len)
+{
+	unsigned bytes = len / 8, bits = len % 8;
+	uint8_t mask = (uint8_t)(0xff00u >> bits);
+
+	if (memcmp(a, b, bytes) != 0)
+		return false;
+	return bits == 0 || ((a[bytes] ^ b[bytes]) & mask) == 0;
+}
+
+/* The interface that reaches gateway gw directly; with the stack's lock. */
+static struct inet_if *
+gw_interface(struct inet *in, int family, const uint8_t *gw,
+             const char *ifname)
+{
+	struct inet_if *ifp, *only = NULL;
+	unsigned n = 0, i;
+
+	for (ifp = in->ifs; ifp != NULL; ifp = ifp->next, n++) {
+		only = ifp;
+		if (ifname != NULL) {
+			if (ifp->nic->dev != NULL &&
+			    strcmp(rk_device_name(ifp->nic->dev), ifname) == 0)
+				return ifp;
+			continue;
+		}
+		if (family == AF_INET) {
+			uint32_t a, m, g;
+
+			memcpy(&g, gw, 4);
+			a = ip4_addr_get_u32(netif_ip4_addr(&ifp->netif));
+			m = ip4_addr_get_u32(netif_ip4_netmask(&ifp->netif));
+			if (a != 0 && ((a ^ g) & m) == 0)
+				return ifp;
+			continue;
+		}
+		for (i = 0; i < LWIP_IPV6_NUM_ADDRESSES; i++)
+			if (ip6_addr_isvalid(netif_ip6_addr_state(&ifp->netif,
+			                                          i)) &&
+			    prefix_match((const uint8_t *)
+			                 netif_ip6_addr(&ifp->netif, i)->addr,
+			                 gw, ifp->prefix6[i]))
+				return ifp;
+	}
+	/* A link-local gateway is on every link: with one, it is that. */
+	if (ifname == NULL && family == AF_INET6 && n == 1 &&
+	    gw[0] == 0xfe && (gw[1] & 0xc0) == 0x80)
+		return only;
+	return NULL;
+}
+
 int
 inet_add_route(struct inet *in, const char *dest, const char *gwstr)
 {
+	char gwbuf[64];
+	const char *ifname = NULL;
+	uint8_t gw[16], pfx[16];
+	struct inet_route *r;
 	struct inet_if *ifp;
-	ip4_addr_t gw;
-	uint32_t g, a, m;
-	int error = ENETUNREACH;
+	unsigned plen, i;
+	int family, gwfamily, error = 0;
+	char *pct;
 
-	if (strcmp(dest, "default") != 0 && strcmp(dest, "0.0.0.0/0") != 0)
-		return EOPNOTSUPP;
-	if (inet_pton(AF_INET, gwstr, &g) != 1)
+	/* "fe80::1%eth0": a link-local gateway on interface eth0. */
+	if (strlen(gwstr) >= sizeof(gwbuf))
 		return EINVAL;
-	rumpuser_mutex_enter(in->core);
-	for (ifp = in->ifs; ifp != NULL; ifp = ifp->next) {
-		a = ip4_addr_get_u32(netif_ip4_addr(&ifp->netif));
-		m = ip4_addr_get_u32(netif_ip4_netmask(&ifp->netif));
-		if (a == 0 || ((a ^ g) & m) != 0)
-			continue;
-		gw.addr = g;
-		netif_set_gw(&ifp->netif, &gw);
-		netif_set_default(&ifp->netif);
-		error = 0;
-		break;
+	strcpy(gwbuf, gwstr);
+	if ((pct = strchr(gwbuf, '%')) != NULL) {
+		*pct = '\0';
+		ifname = pct + 1;
 	}
+	if (inet_pton(AF_INET, gwbuf, gw) == 1)
+		gwfamily = AF_INET;
+	else if (inet_pton(AF_INET6, gwbuf, gw) == 1)
+		gwfamily = AF_INET6;
+	else
+		return EINVAL;
+	if (ifname != NULL && (gwfamily != AF_INET6 || gw[0] != 0xfe ||
+	                       (gw[1] & 0xc0) != 0x80 || *ifname == '\0'))
+		return EINVAL;
+	memset(pfx, 0, sizeof(pfx));
+	if (strcmp(dest, "default") == 0) {
+		family = gwfamily;
+		plen = 0;
+	} else if (strcmp(dest, "default4") == 0 ||
+	           strcmp(dest, "default6") == 0) {
+		family = dest[7] == '4' ? AF_INET : AF_INET6;
+		plen = 0;
+	} else {
+		if ((error = parse_cidr(dest, &family, pfx, &plen)) != 0)
+			return error;
+		/* Host bits in a prefix are a typing error, not a wish. */
+		for (i = plen; i < (family == AF_INET ? 32u : 128u); i++)
+			if (pfx[i / 8] & (0x80 >> (i % 8)))
+				return EINVAL;
+	}
+	if (family != gwfamily)
+		return EAFNOSUPPORT;
+
+	rumpuser_mutex_enter(in->core);
+	if ((ifp = gw_interface(in, family, gw, ifname)) == NULL) {
+		error = ENETUNREACH;
+		goto out;
+	}
+	if (family == AF_INET && plen == 0) {
+		ip4_addr_t g;
+
+		if (netif_default != NULL &&
+		    !ip4_addr_isany_val(*netif_ip4_gw(netif_default))) {
+			error = EEXIST;
+			goto out;
+		}
+		memcpy(&g.addr, gw, 4);
+		netif_set_gw(&ifp->netif, &g);
+		netif_set_default(&ifp->netif);
+		goto out;
+	}
+	for (i = 0; i < in->nroutes; i++)
+		if (in->routes[i].family == family &&
+		    in->routes[i].prefix_len == plen &&
+		    memcmp(in->routes[i].prefix, pfx, 16) == 0) {
+			error = EEXIST;
+			goto out;
+		}
+	if (in->nroutes == INET_ROUTES_MAX) {
+		error = ENOSPC;
+		goto out;
+	}
+	r = &in->routes[in->nroutes];
+	memset(r, 0, sizeof(*r));
+	r->family = family;
+	r->prefix_len = plen;
+	memcpy(r->prefix, pfx, 16);
+	r->ifp = ifp;
+	if (family == AF_INET) {
+		memcpy(&r->gw4.addr, gw, 4);
+	} else {
+		memcpy(r->gw6.addr, gw, 16);
+		ip6_addr_clear_zone(&r->gw6);
+		if (ip6_addr_islinklocal(&r->gw6))
+			ip6_addr_assign_zone(&r->gw6, IP6_UNICAST,
+			                     &ifp->netif);
+	}
+	in->nroutes++;
+out:
 	rumpuser_mutex_exit(in->core);
 	return error;
+}
+
+/* ---- lwIP's routing hooks (inet_hooks.h), with the stack's lock --------- */
+
+/* The stack lwIP runs for: the one inet_create made, found through
+ * lwIP's own list of interfaces. */
+static struct inet *
+hooked_stack(void)
+{
+	return netif_list != NULL ? netif_to_if(netif_list)->in : NULL;
+}
+
+/* The longest route to addr whose interface is up, or NULL. */
+static struct inet_route *
+route_lookup(int family, const void *addr)
+{
+	struct inet *in = hooked_stack();
+	struct inet_route *r, *best = NULL;
+	unsigned i;
+
+	if (in == NULL)
+		return NULL;
+	for (i = 0; i < in->nroutes; i++) {
+		r = &in->routes[i];
+		if (r->family != family || !netif_is_up(&r->ifp->netif) ||
+		    (best != NULL && best->prefix_len >= r->prefix_len) ||
+		    !prefix_match(addr, r->prefix, r->prefix_len))
+			continue;
+		best = r;
+	}
+	return best;
+}
+
+struct netif *
+inet_hook_route4(const struct ip4_addr *dest)
+{
+	struct inet_route *r = route_lookup(AF_INET, &dest->addr);
+
+	return r != NULL ? &r->ifp->netif : NULL;
+}
+
+const struct ip4_addr *
+inet_hook_gw4(struct netif *netif, const struct ip4_addr *dest)
+{
+	struct inet_route *r = route_lookup(AF_INET, &dest->addr);
+
+	return r != NULL && &r->ifp->netif == netif ? &r->gw4 : NULL;
+}
+
+struct netif *
+inet_hook_route6(const struct ip6_addr *dest)
+{
+	struct inet_route *r = route_lookup(AF_INET6, dest->addr);
+
+	return r != NULL ? &r->ifp->netif : NULL;
+}
+
+const struct ip6_addr *
+inet_hook_gw6(struct netif *netif, const struct ip6_addr *dest)
+{
+	struct inet_route *r = route_lookup(AF_INET6, dest->addr);
+
+	return r != NULL && &r->ifp->netif == netif ? &r->gw6 : NULL;
 }
 
 unsigned

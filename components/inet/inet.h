@@ -43,8 +43,16 @@ int inet_if_attach(struct inet *in, struct rk_nic *nic, struct inet_if **ifp);
 void inet_if_input(struct inet_if *ifp, const void *frame, size_t len);
 /* "10.0.0.2/24" or "fd00::2/64". */
 int inet_if_add_addr(struct inet_if *ifp, const char *cidr);
-/* "default" (or "0.0.0.0/0", "::/0") via gw: the interface whose subnet
- * holds gw becomes the default one. */
+/*
+ * A static route: dest is "default" (the family of gw), "default4",
+ * "default6" or a prefix ("10.1.0.0/16", "2001:db8::/32", host bits
+ * zero); gw an address on one interface's subnet, or an IPv6 link-local
+ * one ("fe80::1", with "%IFNAME" when there are several interfaces).
+ * The longest matching prefix wins; the default IPv4 route makes gw's
+ * interface lwIP's default one.  EINVAL: bad syntax; EAFNOSUPPORT: dest
+ * and gw of different families; ENETUNREACH: gw is on no interface;
+ * EEXIST: a route to dest already; ENOSPC: too many routes.
+ */
 int inet_add_route(struct inet *in, const char *dest, const char *gw);
 
 struct inet_addr_info {

@@ -12,6 +12,19 @@
 #include "lwip/tcp.h"
 #include "lwip/udp.h"
 
+#define INET_ROUTES_MAX 64
+
+/* A static route to a prefix (the default IPv4 route is lwIP's own
+ * default interface and gateway instead). */
+struct inet_route {
+	int family;                     /* AF_INET, AF_INET6 */
+	unsigned prefix_len;
+	uint8_t prefix[16];             /* host bits zero */
+	ip4_addr_t gw4;
+	ip6_addr_t gw6;                 /* zoned if link-local */
+	struct inet_if *ifp;
+};
+
 struct inet {
 	struct rk_runtime *rt;
 	struct rumpuser_mtx *core;      /* lwIP and everything below */
@@ -20,6 +33,8 @@ struct inet {
 	bool stopping;
 	struct inet_if *ifs;
 	struct inet_sock *socks;        /* every open socket */
+	struct inet_route routes[INET_ROUTES_MAX];
+	unsigned nroutes;
 };
 
 /*

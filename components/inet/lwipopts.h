@@ -128,6 +128,13 @@
 /* Checksums are summed 8 bytes at a time (sys_arch.c). */
 #define LWIP_CHKSUM                     inet_sys_chksum
 
+/* ---- static routes (inet_hooks.h) ------------------------------------ */
+#define LWIP_HOOK_FILENAME              "inet_hooks.h"
+#define LWIP_HOOK_IP4_ROUTE_SRC(src, dest) inet_hook_route4(dest)
+#define LWIP_HOOK_ETHARP_GET_GW(netif, dest) inet_hook_gw4(netif, dest)
+#define LWIP_HOOK_IP6_ROUTE(src, dest)  inet_hook_route6(dest)
+#define LWIP_HOOK_ND6_GET_GW(netif, dest) inet_hook_gw6(netif, dest)
+
 /* ---- misc ------------------------------------------------------------ */
 #define LWIP_STATS                      0
 #define LWIP_NETIF_API                  0

@@ -15,8 +15,10 @@
  *    than being overrun;
  *  - the slot becomes visible when its sequence word is written (release),
  *    readers keep their own read position in the member table;
- *  - a member that died (its process is gone) is evicted by whoever finds
- *    the ring full, so it can hold nobody back; a frame whose sender died
+ *  - a member holds a lock on its entry in the member table (a kernel
+ *    file lock, dropped when its process dies, whatever its user or PID
+ *    namespace): one whose lock is gone is evicted by whoever finds the
+ *    ring full, so it can hold nobody back; a frame whose sender died
  *    between claiming and publishing is skipped after SHM_STALL_NS.
  * Sleeping is on futex words in the file: readers on the bus's doorbell,
  * senders waiting for room on its space word.
@@ -24,6 +26,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +36,8 @@
 
 #define SHM_MAGIC 0x72756d7073686d31ull  /* "rumpshm1" */
 #define SHM_INIT_BUSY 1ull
-#define SHM_VERSION 1
+/* 2: members are told alive by their entry's lock, not a process id */
+#define SHM_VERSION 2
 #define SHM_MEMBERS 16
 #define SHM_SLOTS_DEFAULT 1024u
 #define SHM_MTU_DEFAULT 9000u
@@ -41,7 +45,7 @@
 #define SHM_FULL_WAIT_NS 1000000000ull   /* a full ring: drop after */
 
 struct shm_member {
-	uint32_t pid;             /* 0: free */
+	uint32_t owner;           /* 0: free; else the member's random token */
 	uint32_t pad;
 	uint64_t rpos;            /* next slot this member reads */
 	uint8_t mac[6];
@@ -80,11 +84,29 @@ struct nic_shm {
 	struct shm_hdr *hdr;
 	size_t map_size;
 	unsigned me;              /* our member index */
-	uint32_t pid;
+	uint32_t token;           /* in members[me].owner */
 	bool running, stopping;
 	struct rumpuser_thread *rx_thread;
 	struct rumpuser_mtx *tx_lock; /* our senders, one claim at a time */
 };
+
+/* Where member i's lock is: the first byte of its entry. */
+static uint64_t
+member_lock(unsigned i)
+{
+	return offsetof(struct shm_hdr, members) +
+	    (uint64_t)i * sizeof(struct shm_member);
+}
+
+/* A member whose lock nobody holds is gone; when in doubt, alive. */
+static bool
+member_alive(struct nic_shm *ns, unsigned i)
+{
+	int held = 1;
+
+	(void)rumpuser_file_locked(ns->fd, member_lock(i), &held);
+	return held != 0;
+}
 
 static size_t
 shm_total(uint32_t nslots, uint32_t slot_size)
@@ -122,16 +144,19 @@ min_rpos(struct nic_shm *ns, uint64_t tail, bool evict)
 {
 	struct shm_hdr *h = ns->hdr;
 	uint64_t min = tail, r;
-	uint32_t pid;
+	uint32_t owner;
 	unsigned i;
 
 	for (i = 0; i < SHM_MEMBERS; i++) {
-		pid = __atomic_load_n(&h->members[i].pid, __ATOMIC_ACQUIRE);
-		if (pid == 0 || i == ns->me)
+		owner = __atomic_load_n(&h->members[i].owner,
+		                        __ATOMIC_ACQUIRE);
+		if (owner == 0 || i == ns->me)
 			continue;
-		if (evict && !rumpuser_proc_alive(pid)) {
-			(void)__atomic_compare_exchange_n(&h->members[i].pid,
-			    &pid, 0, false, __ATOMIC_ACQ_REL,
+		/* Only the owner seen dead is cleared: a member that took
+		 * the entry since has another token. */
+		if (evict && !member_alive(ns, i)) {
+			(void)__atomic_compare_exchange_n(&h->members[i].owner,
+			    &owner, 0, false, __ATOMIC_ACQ_REL,
 			    __ATOMIC_RELAXED);
 			continue;
 		}
@@ -330,11 +355,12 @@ static const struct rk_nic_ops shm_ops = {
 static void
 shm_leave(struct nic_shm *ns)
 {
-	uint32_t pid = ns->pid;
+	uint32_t token = ns->token;
 
-	(void)__atomic_compare_exchange_n(&ns->hdr->members[ns->me].pid, &pid,
-	                                  0, false, __ATOMIC_ACQ_REL,
+	(void)__atomic_compare_exchange_n(&ns->hdr->members[ns->me].owner,
+	                                  &token, 0, false, __ATOMIC_ACQ_REL,
 	                                  __ATOMIC_RELAXED);
+	(void)rumpuser_file_unlock(ns->fd, member_lock(ns->me));
 	/* Senders held back by us may go on. */
 	__atomic_fetch_add(&ns->hdr->space, 1, __ATOMIC_ACQ_REL);
 	(void)rumpuser_futex_wake(&ns->hdr->space, INT32_MAX);
@@ -468,7 +494,6 @@ nic_shm_create(struct rk_runtime *rt, const char *instance, const char *args)
 	struct rk_device_args da = { 0 };
 	struct nic_shm *ns;
 	struct shm_spec sp;
-	uint32_t zero;
 	unsigned i;
 	int error;
 
@@ -482,8 +507,10 @@ nic_shm_create(struct rk_runtime *rt, const char *instance, const char *args)
 		return error;
 	memset(ns, 0, sizeof(*ns));
 	ns->rt = rt;
-	ns->pid = rumpuser_proc_self();
-	if ((error = rumpuser_mutex_init(&ns->tx_lock)) != 0)
+	do
+		error = rumpuser_getrandom(&ns->token, sizeof(ns->token));
+	while (error == 0 && ns->token == 0);
+	if (error || (error = rumpuser_mutex_init(&ns->tx_lock)) != 0)
 		goto fail_free;
 	error = rumpuser_open(sp.path, RUMPUSER_OPEN_RDWR | RUMPUSER_OPEN_CREATE,
 	                      &ns->fd);
@@ -499,23 +526,26 @@ nic_shm_create(struct rk_runtime *rt, const char *instance, const char *args)
 		       "the file" : strerror(error));
 		goto fail_close;
 	}
-	/* Join: take a free member entry, or one whose process is gone. */
+	/* Join: the entry whose lock we get is free, or its member died;
+	 * the lock makes it ours alone. */
 	for (i = 0; i < SHM_MEMBERS; i++) {
-		zero = __atomic_load_n(&ns->hdr->members[i].pid,
-		                       __ATOMIC_ACQUIRE);
-		if (zero != 0 && rumpuser_proc_alive(zero))
+		error = rumpuser_file_trylock(ns->fd, member_lock(i));
+		if (error == EAGAIN)
 			continue;
+		if (error) {
+			rk_err(rt, "%s: bus %s: cannot lock a member entry: "
+			       "%s", instance, sp.path, strerror(error));
+			goto fail_unmap;
+		}
 		/* Start reading at the tail before becoming visible, so
 		 * senders never wait on an old position of ours. */
 		__atomic_store_n(&ns->hdr->members[i].rpos,
 		                 __atomic_load_n(&ns->hdr->tail,
 		                                 __ATOMIC_ACQUIRE),
 		                 __ATOMIC_RELEASE);
-		if (__atomic_compare_exchange_n(&ns->hdr->members[i].pid,
-		                                &zero, ns->pid, false,
-		                                __ATOMIC_ACQ_REL,
-		                                __ATOMIC_RELAXED))
-			break;
+		__atomic_store_n(&ns->hdr->members[i].owner, ns->token,
+		                 __ATOMIC_RELEASE);
+		break;
 	}
 	if (i == SHM_MEMBERS) {
 		rk_err(rt, "%s: bus %s is full (%d members)", instance,

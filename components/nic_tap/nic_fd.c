@@ -406,10 +406,12 @@ nic_fd_create(struct rk_runtime *rt, const char *instance, const char *args,
 		       strerror(error));
 		goto fail;
 	}
-	rk_info(rt, "%s: %s %s, mtu %u, mac %02x:%02x:%02x:%02x:%02x:%02x",
+	rk_info(rt, "%s: %s %s, mtu %u, mac %02x:%02x:%02x:%02x:%02x:%02x%s",
 	        instance, how->kind, ifname, nf->nic.mtu, nf->nic.mac[0],
 	        nf->nic.mac[1], nf->nic.mac[2], nf->nic.mac[3],
-	        nf->nic.mac[4], nf->nic.mac[5]);
+	        nf->nic.mac[4], nf->nic.mac[5],
+	        nf->nic.offloads & RK_NIC_OFF_TSO4 ?
+	        ", TCP segmentation offload" : "");
 	return 0;
 fail:
 	if (nf->fd >= 0 && sp.fd < 0)

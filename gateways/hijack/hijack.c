@@ -4,11 +4,13 @@
  * host's.  RUMP_SERVER names the service (default "net": the socket
  * "net.sock" in the runtime directory, or a path).
  *
- * Each rump socket is shadowed by a host descriptor (an eventfd) so that
- * its number is really taken: the host never hands the same number out,
- * and dup2/close/exec keep their meaning.  A table indexed by descriptor
- * says which ones are rump sockets; its lookups take no lock, so the
- * interposed calls cost host descriptors one load.
+ * Each rump socket is shadowed by a host descriptor (an empty epoll
+ * instance) so that its number is really taken: the host never hands the
+ * same number out, and dup2/close/exec keep their meaning.  A program
+ * that reaches the shadow itself (one exec'd with the socket as its
+ * stdin) gets EINVAL from read and write at once, never a wait.  A table
+ * indexed by descriptor says which ones are rump sockets; its lookups
+ * take no lock, so the interposed calls cost host descriptors one load.
  *
  * A blocking call is a blocking request: rumpnet holds it until it can
  * complete, so the common path is one round trip through the rings.  Calls
@@ -17,8 +19,22 @@
  * turns between the two in short slices.
  *
  * State is per process by nature (an LD_PRELOAD library interposes on the
- * process's libc); it all hangs off one struct hijack.  After fork() the
- * child has no session (its rump sockets fail with EBADF).
+ * process's libc); it all hangs off one struct hijack.
+ *
+ * fork(): rumpnet's sockets belong to the session of the process that
+ * made them, and a session is one process's (its rings are in memory the
+ * child would share with the parent).  The child gets a session of its
+ * own for the sockets it makes; the ones it inherited are orphans there:
+ * every call on them fails with EBADF and says why once on stderr, and
+ * closing them (as a forking server's child closes the listening socket)
+ * closes nothing of the parent's.  A program exec'd by the child sees an
+ * inherited rump socket as the shadow descriptor it is.
+ *
+ * epoll: rump sockets are polled by us, so EPOLLET is ours to honour: an
+ * event once reported is not reported again until the program has called
+ * an I/O function on the socket of the matching direction (what an
+ * edge-triggered program does until EAGAIN); EPOLLONESHOT disables the
+ * entry until EPOLL_CTL_MOD.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -34,7 +50,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/select.h>
 #include <sys/socket.h>
@@ -51,9 +66,16 @@
 #define IO_CHUNK (1u << 20)       /* largest piece of one send or recv */
 #define MIXED_SLICE_MS 2          /* poll: host and rump take turns */
 
+/* A handle no session has: a socket inherited across fork(). */
+#define ORPHAN_HANDLE 0
+
 /* A rump socket; shared by the descriptors dup() made of it. */
 struct hsock {
-	uint64_t handle;
+	uint64_t handle;              /* ORPHAN_HANDLE: the parent's */
+	/* Calls that read (recv, accept) and write (send, connect): an
+	 * edge-triggered epoll reports the direction again once they
+	 * moved.  Atomic, bumped by any thread. */
+	uint32_t rd_seq, wr_seq;
 	int domain, type;
 	bool nonblock;
 	uint64_t rcvtimeo_ns, sndtimeo_ns; /* 0: none */
@@ -62,14 +84,18 @@ struct hsock {
 
 struct epoll_reg {
 	int fd;
-	uint32_t events;
+	uint32_t events;              /* 0: fired with EPOLLONESHOT */
 	epoll_data_t data;
+	/* EPOLLET: the events reported and held back until the socket's
+	 * rd_seq or wr_seq move past what they were then. */
+	uint32_t fired, rd_seen, wr_seen;
 	struct epoll_reg *next;
 };
 
 /* The rump descriptors registered in one (host) epoll instance. */
 struct hepoll {
 	struct epoll_reg *regs;
+	struct hepoll *next;          /* H.hepolls */
 };
 
 struct real {
@@ -103,9 +129,15 @@ struct real {
 	int (*dup2)(int, int);
 	int (*dup3)(int, int, int);
 	int (*poll)(struct pollfd *, nfds_t, int);
+	int (*ppoll)(struct pollfd *, nfds_t, const struct timespec *,
+	             const sigset_t *);
 	int (*select)(int, fd_set *, fd_set *, fd_set *, struct timeval *);
+	int (*pselect)(int, fd_set *, fd_set *, fd_set *,
+	               const struct timespec *, const sigset_t *);
 	int (*epoll_ctl)(int, int, int, struct epoll_event *);
 	int (*epoll_wait)(int, struct epoll_event *, int, int);
+	int (*epoll_pwait2)(int, struct epoll_event *, int,
+	                    const struct timespec *, const sigset_t *);
 	int (*epoll_pwait)(int, struct epoll_event *, int, int,
 	                   const sigset_t *);
 };
@@ -113,11 +145,12 @@ struct real {
 struct hijack {
 	struct real real;
 	pthread_mutex_t lock;          /* connecting, refs, epoll lists */
-	struct rump_client *client;
+	struct rump_client *client;    /* this process's session */
 	int connect_error;
-	pid_t pid;                     /* the process the session is for */
+	bool orphan_said;              /* the fork message was printed */
 	struct hsock *socks[FD_TABLE]; /* by descriptor; read locklessly */
 	struct hepoll *epolls[FD_TABLE];
+	struct hepoll *hepolls;        /* every one in epolls[] */
 };
 
 static struct hijack H = { .lock = PTHREAD_MUTEX_INITIALIZER };
@@ -143,7 +176,61 @@ resolve_real(void)
 	RESOLVE(setsockopt); RESOLVE(getsockname); RESOLVE(getpeername);
 	H.real.fcntl = (__typeof__(H.real.fcntl))dlsym(RTLD_NEXT, "fcntl64"); RESOLVE(ioctl); RESOLVE(dup); RESOLVE(dup2);
 	RESOLVE(dup3); RESOLVE(poll); RESOLVE(select); RESOLVE(epoll_ctl);
-	RESOLVE(epoll_wait); RESOLVE(epoll_pwait);
+	RESOLVE(epoll_wait); RESOLVE(epoll_pwait); RESOLVE(ppoll);
+	RESOLVE(pselect); RESOLVE(epoll_pwait2);
+}
+
+/* ---- fork ---------------------------------------------------------------- */
+
+static void
+fork_prepare(void)
+{
+	pthread_mutex_lock(&H.lock);
+}
+
+static void
+fork_parent(void)
+{
+	pthread_mutex_unlock(&H.lock);
+}
+
+/*
+ * In the child, single-threaded: the parent's session stays the parent's
+ * (its client is left alone, not freed: another thread of the parent may
+ * have held its locks), and the inherited sockets become orphans.  Their
+ * hsocks are the child's copies, shared by the child's dups only.
+ */
+static void
+fork_child(void)
+{
+	unsigned i;
+
+	H.client = NULL;
+	H.connect_error = 0;
+	H.orphan_said = false;
+	for (i = 0; i < FD_TABLE; i++)
+		if (H.socks[i] != NULL)
+			H.socks[i]->handle = ORPHAN_HANDLE;
+	pthread_mutex_unlock(&H.lock);
+}
+
+__attribute__((constructor)) static void
+hijack_init(void)
+{
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+/* The error of any call on an orphan, said once per process. */
+static int64_t
+orphan_error(void)
+{
+	if (!__atomic_exchange_n(&H.orphan_said, true, __ATOMIC_ACQ_REL))
+		fprintf(stderr, "librumphijack: process %ld used a rumpnet "
+		        "socket it inherited across fork(): rumpnet sockets "
+		        "stay with the process that made them, so the call "
+		        "fails with EBADF (make sockets in the child, or "
+		        "use them in the parent)\n", (long)getpid());
+	return -EBADF;
 }
 
 /* ---- the session ------------------------------------------------------------ */
@@ -162,22 +249,16 @@ client_get(void)
 	const char *name;
 
 	c = __atomic_load_n(&H.client, __ATOMIC_ACQUIRE);
-	if (c != NULL && H.pid == getpid())
+	if (c != NULL)
 		return c;
 	pthread_mutex_lock(&H.lock);
-	if (H.client != NULL && H.pid != getpid()) {
-		/* A forked child: the parent's session is not ours. */
-		H.client = NULL;
-	}
 	if (H.client == NULL) {
 		name = getenv("RUMP_SERVER");
 		if (name == NULL || *name == '\0')
 			name = "net";
 		H.connect_error = rump_client_connect(name, &o, &c);
-		if (H.connect_error == 0) {
-			H.pid = getpid();
+		if (H.connect_error == 0)
 			__atomic_store_n(&H.client, c, __ATOMIC_RELEASE);
-		}
 	}
 	c = H.client;
 	pthread_mutex_unlock(&H.lock);
@@ -203,9 +284,14 @@ fail(int e)
 static int64_t
 run(struct rump_sqe *sqe, uint64_t *aux)
 {
-	struct rump_client *c = client_get();
+	struct rump_client *c;
 
-	if (c == NULL)
+	/* Every request but these two names a socket. */
+	if (sqe->handle == ORPHAN_HANDLE &&
+	    sqe->opcode != RUMP_NET_OP_SOCKET &&
+	    sqe->opcode != RUMP_NET_OP_POLL)
+		return orphan_error();
+	if ((c = client_get()) == NULL)
 		return -ENETDOWN;
 	return rump_client_exec(c, sqe, aux);
 }
@@ -280,7 +366,7 @@ wait_one(struct hsock *hs, uint32_t events, uint64_t timeout_ns)
 static int
 install(struct hsock *hs, int cloexec)
 {
-	int fd = eventfd(0, cloexec ? EFD_CLOEXEC : 0);
+	int fd = epoll_create1(cloexec ? EPOLL_CLOEXEC : 0);
 
 	if (fd < 0)
 		return -1;
@@ -311,7 +397,9 @@ hs_release(struct hsock *hs)
 	last = --hs->refs == 0;
 	pthread_mutex_unlock(&H.lock);
 	if (last) {
-		rump_close_handle(hs->handle);
+		/* An orphan's socket is the parent's to close. */
+		if (hs->handle != ORPHAN_HANDLE)
+			rump_close_handle(hs->handle);
 		free(hs);
 	}
 }
@@ -423,6 +511,7 @@ connect(int fd, const struct sockaddr *sa, socklen_t len)
 		return REAL(connect)(fd, sa, len);
 	if (len > sizeof(struct sockaddr_storage))
 		return fail(EINVAL);
+	__atomic_fetch_add(&hs->wr_seq, 1, __ATOMIC_RELAXED);
 	r = small_call(hs, RUMP_NET_OP_CONNECT,
 	               hs->nonblock ? RUMP_NET_F_NONBLOCK : 0, (void *)sa, len,
 	               0, 0, true, NULL);
@@ -442,6 +531,7 @@ accept4(int fd, struct sockaddr *sa, socklen_t *lenp, int flags)
 		return REAL(accept4)(fd, sa, lenp, flags);
 	if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))
 		return fail(EINVAL);
+	__atomic_fetch_add(&hs->rd_seq, 1, __ATOMIC_RELAXED);
 	for (;;) {
 		r = small_call(hs, RUMP_NET_OP_ACCEPT,
 		               hs->nonblock || hs->rcvtimeo_ns ?
@@ -501,6 +591,7 @@ do_send(struct hsock *hs, const struct iovec *iov, int iovcnt, int flags,
 	int i, e;
 	int64_t r = 0;
 
+	__atomic_fetch_add(&hs->wr_seq, 1, __ATOMIC_RELAXED);
 	for (i = 0; i < iovcnt; i++)
 		total += iov[i].iov_len;
 	if (hs->type == SOCK_DGRAM && total > 65507)
@@ -592,6 +683,7 @@ do_recv(struct hsock *hs, const struct iovec *iov, int iovcnt, int flags,
 	int64_t r;
 	int i, e;
 
+	__atomic_fetch_add(&hs->rd_seq, 1, __ATOMIC_RELAXED);
 	for (i = 0; i < iovcnt; i++)
 		total += iov[i].iov_len;
 	if (total > IO_CHUNK && hs->type == SOCK_STREAM)
@@ -736,6 +828,8 @@ EXPORT ssize_t __recvfrom_chk(int, void *, size_t, size_t, int,
                               struct sockaddr *, socklen_t *);
 EXPORT ssize_t __read_chk(int, void *, size_t, size_t);
 EXPORT int __poll_chk(struct pollfd *, nfds_t, int, size_t);
+EXPORT int __ppoll_chk(struct pollfd *, nfds_t, const struct timespec *,
+                       const sigset_t *, size_t);
 
 EXPORT ssize_t
 __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags)
@@ -814,14 +908,41 @@ epoll_forget(int fd)
 	struct hepoll *ep = fd >= 0 && fd < FD_TABLE ? H.epolls[fd] : NULL;
 	struct epoll_reg *r;
 
+	struct hepoll **pp;
+
 	if (ep == NULL)
 		return;
 	H.epolls[fd] = NULL;
+	for (pp = &H.hepolls; *pp != ep; pp = &(*pp)->next)
+		;
+	*pp = ep->next;
 	while ((r = ep->regs) != NULL) {
 		ep->regs = r->next;
 		free(r);
 	}
 	free(ep);
+}
+
+/*
+ * A closed rump descriptor leaves every epoll it was in, as the kernel's
+ * epoll forgets a closed file: the number may come back from accept()
+ * and be added again.  With H.lock.
+ */
+static void
+epoll_drop_fd(int fd)
+{
+	struct epoll_reg **pp, *r;
+	struct hepoll *ep;
+
+	for (ep = H.hepolls; ep != NULL; ep = ep->next)
+		for (pp = &ep->regs; (r = *pp) != NULL; ) {
+			if (r->fd == fd) {
+				*pp = r->next;
+				free(r);
+			} else {
+				pp = &r->next;
+			}
+		}
 }
 
 EXPORT int
@@ -836,6 +957,11 @@ close(int fd)
 	}
 	if (hs == NULL)
 		return REAL(close)(fd);
+	if (H.hepolls != NULL) {
+		pthread_mutex_lock(&H.lock);
+		epoll_drop_fd(fd);
+		pthread_mutex_unlock(&H.lock);
+	}
 	__atomic_store_n(&H.socks[fd], NULL, __ATOMIC_RELEASE);
 	hs_release(hs);
 	return REAL(close)(fd);
@@ -1185,6 +1311,9 @@ poll(struct pollfd *fds, nfds_t n, int timeout)
 
 		fds[i].revents = 0;
 		if (hs != NULL) {
+			/* An orphan is not any session's: POLLNVAL. */
+			if (hs->handle == ORPHAN_HANDLE)
+				(void)orphan_error();
 			rp[nr].handle = hs->handle;
 			rp[nr].events = (uint32_t)(uint16_t)fds[i].events;
 			rmap[nr++] = i;
@@ -1244,6 +1373,65 @@ __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen)
 	if (fdslen / sizeof(*fds) < n)
 		abort();
 	return poll(fds, n, timeout);
+}
+
+/* The forms with a timespec and a signal mask: the mask holds while the
+ * rump form waits (set around it: not atomic as in the kernel, which no
+ * wait over rump sockets, several system calls long, can be). */
+
+/* Milliseconds for poll(2), rounded up; -1 for none. */
+static int
+timespec_ms(const struct timespec *ts)
+{
+	uint64_t ms;
+
+	if (ts == NULL)
+		return -1;
+	if (ts->tv_sec < 0 || ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000)
+		return -2;
+	ms = (uint64_t)ts->tv_sec * 1000u +
+	    ((uint64_t)ts->tv_nsec + 999999u) / 1000000u;
+	return ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
+static bool
+any_rump(const struct pollfd *fds, nfds_t n)
+{
+	for (nfds_t i = 0; i < n; i++)
+		if (hs_get(fds[i].fd) != NULL)
+			return true;
+	return false;
+}
+
+EXPORT int
+ppoll(struct pollfd *fds, nfds_t n, const struct timespec *tmo,
+      const sigset_t *sigmask)
+{
+	sigset_t old;
+	int ms = timespec_ms(tmo), r, e;
+
+	if (!any_rump(fds, n))
+		return REAL(ppoll)(fds, n, tmo, sigmask);
+	if (ms == -2)
+		return fail(EINVAL);
+	if (sigmask != NULL &&
+	    (e = pthread_sigmask(SIG_SETMASK, sigmask, &old)) != 0)
+		return fail(e);
+	r = poll(fds, n, ms);
+	e = errno;
+	if (sigmask != NULL)
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = e;
+	return r;
+}
+
+EXPORT int
+__ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *tmo,
+            const sigset_t *sigmask, size_t fdslen)
+{
+	if (fdslen / sizeof(*fds) < n)
+		abort();
+	return ppoll(fds, n, tmo, sigmask);
 }
 
 EXPORT int
@@ -1319,6 +1507,39 @@ select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv)
 	return r;
 }
 
+EXPORT int
+pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex,
+        const struct timespec *tmo, const sigset_t *sigmask)
+{
+	struct timeval tv, *tvp = NULL;
+	sigset_t old;
+	bool rump = false;
+	int i, r, e;
+
+	for (i = 0; i < nfds && i < FD_SETSIZE && !rump; i++)
+		rump = hs_get(i) != NULL &&
+		    ((rd && FD_ISSET(i, rd)) || (wr && FD_ISSET(i, wr)) ||
+		     (ex && FD_ISSET(i, ex)));
+	if (!rump)
+		return REAL(pselect)(nfds, rd, wr, ex, tmo, sigmask);
+	if (tmo != NULL) {
+		if (timespec_ms(tmo) == -2)
+			return fail(EINVAL);
+		tv.tv_sec = tmo->tv_sec;
+		tv.tv_usec = (tmo->tv_nsec + 999) / 1000;
+		tvp = &tv;
+	}
+	if (sigmask != NULL &&
+	    (e = pthread_sigmask(SIG_SETMASK, sigmask, &old)) != 0)
+		return fail(e);
+	r = select(nfds, rd, wr, ex, tvp);
+	e = errno;
+	if (sigmask != NULL)
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = e;
+	return r;
+}
+
 /* epoll: rump sockets are kept in our list for the epoll descriptor; the
  * host's epoll holds the rest and is polled as one host descriptor. */
 EXPORT int
@@ -1332,6 +1553,8 @@ epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 		return REAL(epoll_ctl)(epfd, op, fd, ev);
 	if (epfd < 0 || epfd >= FD_TABLE)
 		return fail(EBADF);
+	if (ev == NULL && op != EPOLL_CTL_DEL)
+		return fail(EFAULT);
 	pthread_mutex_lock(&H.lock);
 	ep = H.epolls[epfd];
 	if (ep == NULL && op == EPOLL_CTL_ADD) {
@@ -1341,6 +1564,8 @@ epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 			goto out;
 		}
 		H.epolls[epfd] = ep;
+		ep->next = H.hepolls;
+		H.hepolls = ep;
 	}
 	for (pp = ep ? &ep->regs : NULL; pp != NULL && *pp != NULL;
 	     pp = &(*pp)->next)
@@ -1366,8 +1591,10 @@ epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 			e = ENOENT;
 			break;
 		}
+		/* A new registration: what it is ready for is news. */
 		(*pp)->events = ev->events;
 		(*pp)->data = ev->data;
+		(*pp)->fired = 0;
 		break;
 	case EPOLL_CTL_DEL:
 		if (pp == NULL || *pp == NULL) {
@@ -1386,13 +1613,50 @@ out:
 	return e ? fail(e) : 0;
 }
 
+/* Which of a socket's calls re-arm an edge-triggered event. */
+#define ET_READ  (EPOLLIN | EPOLLRDHUP | EPOLLPRI)
+#define ET_WRITE EPOLLOUT
+#define ET_BOTH  (EPOLLERR | EPOLLHUP)
+
+/*
+ * What r waits for now, with H.lock: 0 for nothing at all (disabled by
+ * EPOLLONESHOT, or edge-triggered with every event reported already).
+ * *rd and *wr get the socket's counters the answer is based on.
+ */
+static uint32_t
+epoll_interest(struct epoll_reg *r, uint32_t *rd, uint32_t *wr)
+{
+	struct hsock *hs = hs_get(r->fd);
+	uint32_t want = r->events & (ET_READ | ET_WRITE);
+
+	*rd = *wr = 0;
+	if (r->events == 0 || hs == NULL)
+		return 0;
+	if (!(r->events & EPOLLET))
+		return want | ET_BOTH;
+	*rd = __atomic_load_n(&hs->rd_seq, __ATOMIC_RELAXED);
+	*wr = __atomic_load_n(&hs->wr_seq, __ATOMIC_RELAXED);
+	if (*rd != r->rd_seen)
+		r->fired &= ~(ET_READ | ET_BOTH);
+	if (*wr != r->wr_seen)
+		r->fired &= ~(ET_WRITE | ET_BOTH);
+	/* poll() reports errors and hang-ups whatever it is asked: once
+	 * reported, the socket waits for the program's next call. */
+	if (r->fired & ET_BOTH)
+		return 0;
+	want &= ~r->fired;
+	return want != 0 ? want | ET_BOTH : 0;
+}
+
 EXPORT int
 epoll_pwait(int epfd, struct epoll_event *evs, int max, int timeout,
             const sigset_t *sigmask)
 {
-	struct pollfd *p;
-	struct epoll_reg *r, **regs;
+	struct pollfd *p = NULL;
+	struct epoll_reg *r, **regs = NULL;
+	uint32_t *seen = NULL, want;
 	struct hepoll *ep;
+	sigset_t old;
 	unsigned n = 0, i;
 	int got = 0, k;
 
@@ -1404,22 +1668,31 @@ epoll_pwait(int epfd, struct epoll_event *evs, int max, int timeout,
 		n++;
 	p = calloc(n + 1, sizeof(*p));
 	regs = calloc(n + 1, sizeof(*regs));
-	if (p == NULL || regs == NULL) {
+	seen = calloc(2 * (n + 1), sizeof(*seen));
+	if (p == NULL || regs == NULL || seen == NULL) {
 		pthread_mutex_unlock(&H.lock);
-		free(p);
-		free(regs);
-		return fail(ENOMEM);
+		k = fail(ENOMEM);
+		goto out;
 	}
-	for (r = ep->regs, i = 0; r != NULL; r = r->next, i++) {
+	for (r = ep->regs, i = 0; r != NULL; r = r->next) {
+		want = epoll_interest(r, &seen[2 * i], &seen[2 * i + 1]);
+		if (want == 0)
+			continue;
 		p[i].fd = r->fd;
-		p[i].events = (short)(r->events & (EPOLLIN | EPOLLOUT |
-		                                   EPOLLRDHUP | EPOLLPRI));
-		regs[i] = r;
+		p[i].events = (short)want;
+		regs[i++] = r;
 	}
+	n = i;
 	pthread_mutex_unlock(&H.lock);
 	p[n].fd = epfd;   /* the host's epoll is readable when it has events */
 	p[n].events = POLLIN;
+	/* The signal mask of the wait, as epoll_pwait promises; our poll
+	 * over rump sockets is not one system call, so this is close. */
+	if (sigmask != NULL && pthread_sigmask(SIG_SETMASK, sigmask, &old) != 0)
+		sigmask = NULL;
 	k = poll(p, n + 1, timeout);
+	if (sigmask != NULL)
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (k < 0)
 		goto out;
 	pthread_mutex_lock(&H.lock);
@@ -1429,13 +1702,18 @@ epoll_pwait(int epfd, struct epoll_event *evs, int max, int timeout,
 		/* regs[i] may be gone if another thread deleted it. */
 		for (r = ep->regs; r != NULL && r != regs[i]; r = r->next)
 			;
-		if (r == NULL)
+		if (r == NULL || r->events == 0)
 			continue;
 		evs[got].events = (uint32_t)(uint16_t)p[i].revents;
 		evs[got].data = r->data;
 		got++;
-		if (r->events & EPOLLONESHOT)
+		if (r->events & EPOLLONESHOT) {
 			r->events = 0;
+		} else if (r->events & EPOLLET) {
+			r->fired |= (uint32_t)(uint16_t)p[i].revents;
+			r->rd_seen = seen[2 * i];
+			r->wr_seen = seen[2 * i + 1];
+		}
 	}
 	pthread_mutex_unlock(&H.lock);
 	if ((p[n].revents & POLLIN) && got < max) {
@@ -1447,7 +1725,26 @@ epoll_pwait(int epfd, struct epoll_event *evs, int max, int timeout,
 out:
 	free(p);
 	free(regs);
+	free(seen);
 	return k;
+}
+
+EXPORT int
+epoll_pwait2(int epfd, struct epoll_event *evs, int max,
+             const struct timespec *tmo, const sigset_t *sigmask)
+{
+	struct hepoll *ep = epfd >= 0 && epfd < FD_TABLE ? H.epolls[epfd] :
+	    NULL;
+	int ms = timespec_ms(tmo);
+
+	if (ep == NULL || ep->regs == NULL) {
+		if (REAL(epoll_pwait2) == NULL)
+			return fail(ENOSYS);
+		return REAL(epoll_pwait2)(epfd, evs, max, tmo, sigmask);
+	}
+	if (ms == -2)
+		return fail(EINVAL);
+	return epoll_pwait(epfd, evs, max, ms, sigmask);
 }
 
 EXPORT int

@@ -270,8 +270,21 @@ int rumpuser_futex_wait(uint32_t *word, uint32_t expected,
 /* Wakes up to n sleepers on word (INT32_MAX: all). */
 int rumpuser_futex_wake(uint32_t *word, int n);
 
+/*
+ * A lock on the byte at off of an open file, which the kernel drops when
+ * the file is closed or its holder dies, in whatever user or PID namespace
+ * (an open file description lock): a member of a shared bus holds one for
+ * as long as it is a member, so the others can tell one that died.
+ * trylock: 0, or EAGAIN when another open of the file holds it.
+ * locked: *heldp is 1 when another open of the file holds it.
+ */
+int rumpuser_file_trylock(int fd, uint64_t off);
+int rumpuser_file_unlock(int fd, uint64_t off);
+int rumpuser_file_locked(int fd, uint64_t off, int *heldp);
+
 /* This process's id, and whether process pid still exists (for members
- * of a shared bus to notice one that died). */
+ * of a shared bus to notice one that died).  Not across PID namespaces
+ * or a seccomp filter that denies kill(): see rumpuser_file_trylock. */
 uint32_t rumpuser_proc_self(void);
 int rumpuser_proc_alive(uint32_t pid);
 

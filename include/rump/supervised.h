@@ -33,7 +33,7 @@ enum rump_confine_kind {
 	RUMP_CONFINE_NULL,
 	RUMP_CONFINE_DISK,   /* + block device ioctls */
 	RUMP_CONFINE_FS,     /* + connecting to Unix sockets (rumpdisk) */
-	RUMP_CONFINE_NET,    /* + TAP ioctls */
+	RUMP_CONFINE_NET,    /* nothing more: NICs are set up before */
 	RUMP_CONFINE_NBD,    /* gateway: + connecting to Unix sockets */
 	RUMP_CONFINE_FUSE,   /* gateway: + connecting to Unix sockets */
 };

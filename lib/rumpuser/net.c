@@ -271,6 +271,58 @@ rumpuser_file_resize(int fd, uint64_t size)
 	return 0;
 }
 
+static void
+byte_lock(struct flock *fl, short type, uint64_t off)
+{
+	memset(fl, 0, sizeof(*fl));
+	fl->l_type = type;
+	fl->l_whence = SEEK_SET;
+	fl->l_start = (off_t)off;
+	fl->l_len = 1;
+}
+
+int
+rumpuser_file_trylock(int fd, uint64_t off)
+{
+	struct flock fl;
+
+	if (off > INT64_MAX)
+		return EINVAL;
+	byte_lock(&fl, F_WRLCK, off);
+	if (fcntl(fd, F_OFD_SETLK, &fl) != 0)
+		return errno == EACCES ? EAGAIN : ru_errno();
+	return 0;
+}
+
+int
+rumpuser_file_unlock(int fd, uint64_t off)
+{
+	struct flock fl;
+
+	if (off > INT64_MAX)
+		return EINVAL;
+	byte_lock(&fl, F_UNLCK, off);
+	if (fcntl(fd, F_OFD_SETLK, &fl) != 0)
+		return ru_errno();
+	return 0;
+}
+
+int
+rumpuser_file_locked(int fd, uint64_t off, int *heldp)
+{
+	struct flock fl;
+
+	if (off > INT64_MAX)
+		return EINVAL;
+	/* Our own lock never conflicts with itself: GETLK answers for the
+	 * other opens of the file only. */
+	byte_lock(&fl, F_WRLCK, off);
+	if (fcntl(fd, F_OFD_GETLK, &fl) != 0)
+		return ru_errno();
+	*heldp = fl.l_type != F_UNLCK;
+	return 0;
+}
+
 int
 rumpuser_futex_wait(uint32_t *word, uint32_t expected, uint64_t timeout_ns)
 {

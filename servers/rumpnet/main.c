@@ -8,25 +8,29 @@
  *
  * --if NAME=KIND:ARGS makes interface NAME with component nic_KIND (tap,
  * packet, shm) and puts it under the stack; --raw-if does the same without
- * the stack (raw frames only).  Started by rumpd, it reports
- * "READY <boot id>" on RUMPD_CONTROL_FD and may serve RUMPD_LISTEN_FD.
- * SIGTERM or SIGINT stops it cleanly.
+ * the stack (raw frames only).
+ *
+ * Started by rumpd it follows the supervisor contract (rump/supervised.h,
+ * docs/rumpd.md): it confines itself once its interfaces are open (a TAP
+ * or packet socket opened before keeps working in the empty network
+ * namespace rumpd gives it), reports READY and answers the heartbeat with
+ * its requests and the bytes its interfaces moved.  SIGTERM or SIGINT
+ * stops it cleanly.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "rump/ipc.h"
+#include "rump/nic.h"
 #include "rump/rumpkern.h"
 #include "rump/server.h"
 #include "rump/supervised.h"
@@ -53,10 +57,12 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: rumpnet [--if NAME=KIND:ARGS]... [--raw-if NAME=KIND:ARGS]...\n"
-	    "               [--addr NAME=ADDR/PREFIX]... [--route default=GW]...\n"
+	    "               [--addr NAME=ADDR/PREFIX]... [--route DEST=GW]...\n"
 	    "               [--socket PATH] [--pidfile PATH]\n"
 	    "KIND is tap (ARGS: TAPNAME or fd=N), packet (HOSTIF or fd=N) or\n"
 	    "shm (BUSFILE); then ,mtu=N and ,mac=xx:xx:xx:xx:xx:xx.\n"
+	    "DEST is default, default4, default6 or a prefix (2001:db8::/32);\n"
+	    "GW an address (fe80::1%%NAME: link-local, on interface NAME).\n"
 	    "Example: rumpnet --if eth0=tap:rump0 --addr eth0=10.0.0.2/24 \\\n"
 	    "           --addr eth0=fd00::2/64 --route default=10.0.0.1\n"
 	    "Default socket: $RUMPD_DIR/net.sock.\n");
@@ -153,7 +159,8 @@ static int
 configure(struct rk_runtime *rt, struct inet *stack, struct net_service *ns,
           const struct options *o)
 {
-	char name[RUMP_NAME_MAX], comp[32];
+	/* An IPv6 prefix is longer than an interface name. */
+	char name[RUMP_NAME_MAX], comp[32], dest[INET6_ADDRSTRLEN + 4];
 	const char *rest, *colon;
 	unsigned i;
 	int error;
@@ -198,154 +205,69 @@ configure(struct rk_runtime *rt, struct inet *stack, struct net_service *ns,
 		}
 	}
 	for (i = 0; i < o->nroutes; i++) {
-		error = split_eq(o->routes[i], name, sizeof(name), &rest);
+		error = split_eq(o->routes[i], dest, sizeof(dest), &rest);
 		if (error == 0)
-			error = inet_add_route(stack, name, rest);
+			error = inet_add_route(stack, dest, rest);
 		if (error) {
 			rk_err(rt, "--route %s: %s", o->routes[i],
-			       error == EOPNOTSUPP ? "only default=IPV4GW "
-			       "routes are supported" : error == ENETUNREACH ?
-			       "the gateway is on no interface's subnet" :
-			       strerror(error));
+			       error == EINVAL ? "want DEST=GW: DEST default, "
+			       "default4, default6 or a prefix without host "
+			       "bits, GW an address (fe80::1%IF for a "
+			       "link-local one on interface IF)" :
+			       error == EAFNOSUPPORT ? "the destination and "
+			       "the gateway are of different families" :
+			       error == ENETUNREACH ? "the gateway is on no "
+			       "interface's subnet" : error == EEXIST ?
+			       "a route to that destination is given already"
+			       : strerror(error));
 			return error;
 		}
 	}
 	return 0;
 }
 
-/*
- * An inherited descriptor named by an environment variable: -1 if the
- * variable is not set, else the descriptor after checking it is a socket.
- */
-static int
-inherited_socket(const char *var, int *fdp)
-{
-	const char *s = getenv(var);
-	struct stat st;
-	char *end;
-	long v;
-
-	*fdp = -1;
-	if (s == NULL || *s == '\0')
-		return 0;
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < 0 || v > INT_MAX)
-		return EINVAL;
-	if (fstat((int)v, &st) != 0)
-		return errno;
-	if (!S_ISSOCK(st.st_mode))
-		return ENOTSOCK;
-	*fdp = (int)v;
-	return 0;
-}
-
-/* Written under a temporary name and renamed: a reader never sees a
- * half-written pid. */
-static int
-write_pidfile(const char *path)
-{
-	char tmp[PATH_MAX];
-	FILE *f;
-	int error = 0;
-
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-		return ENAMETOOLONG;
-	f = fopen(tmp, "we");
-	if (f == NULL)
-		return errno;
-	if (fprintf(f, "%ld\n", (long)getpid()) < 0)
-		error = errno;
-	if (fclose(f) != 0 && error == 0)
-		error = errno;
-	if (error == 0 && rename(tmp, path) != 0)
-		error = errno;
-	if (error)
-		unlink(tmp);
-	return error;
-}
-
-static int
-make_dir(const char *path)
-{
-	if (mkdir(path, 0700) != 0 && errno != EEXIST)
-		return errno;
-	return 0;
-}
-
-/*
- * The listening socket: the supervisor's (RUMPD_LISTEN_FD), else a new one
- * at --socket or in the runtime directory.  path gets its name for the
- * logs; *ownp says whether the socket file is ours to remove.
- */
-static int
-open_listener(struct rk_runtime *rt, const struct options *opts, char *path,
-              size_t cap, int *fdp, bool *ownp)
-{
-	char dir[PATH_MAX];
-	int error;
-
-	*ownp = false;
-	if ((error = inherited_socket("RUMPD_LISTEN_FD", fdp)) != 0) {
-		rk_err(rt, "bad RUMPD_LISTEN_FD: %s", strerror(error));
-		return error;
-	}
-	if (*fdp >= 0) {
-		snprintf(path, cap, "%s (fd %d from the supervisor)",
-		         opts->socket_path ? opts->socket_path : "a socket",
-		         *fdp);
-		return 0;
-	}
-	if (opts->socket_path != NULL) {
-		if (snprintf(path, cap, "%s", opts->socket_path) >= (int)cap)
-			error = ENAMETOOLONG;
-	} else if ((error = rump_runtime_dir(dir, sizeof(dir))) == 0 &&
-	           (error = make_dir(dir)) == 0) {
-		error = rump_service_path("net", path, cap);
-	}
-	if (error == 0)
-		error = rump_listen_unix(path, fdp);
-	if (error) {
-		rk_err(rt, "cannot listen on %s: %s", opts->socket_path ?
-		       opts->socket_path : "the runtime directory",
-		       strerror(error));
-		return error;
-	}
-	*ownp = true;
-	return 0;
-}
-
-struct signal_waiter {
-	pthread_t thread;
-	sigset_t set;
-	struct rump_server *server;
+/* What the stopper and the heartbeat's counters need. */
+struct stop_ctx {
 	struct rk_runtime *rt;
+	struct rump_server *server;
 };
 
-/* Signals are blocked in every thread; this one takes them synchronously,
- * so stopping needs no global state and no async-signal-safety tricks. */
-static void *
-signal_waiter_main(void *arg)
+/* On the stopper's thread, at SIGTERM, SIGINT or SIGHUP. */
+static void
+stop_serving(void *arg, int sig)
 {
-	struct signal_waiter *w = arg;
-	int sig;
+	struct stop_ctx *ctx = arg;
 
-	if (sigwait(&w->set, &sig) == 0 && sig != SIGUSR1)
-		rk_info(w->rt, "%s: stopping", strsignal(sig));
-	rump_server_stop(w->server);
-	return NULL;
+	rk_info(ctx->rt, "%s: stopping", strsignal(sig));
+	rump_server_stop(ctx->server);
 }
 
-/* What rumpd shows as this driver's work: requests served; the bytes are
- * the interfaces' (not counted here yet). */
-static void
-count_requests(void *ctx, struct rump_supervised_counters *out)
+static int
+add_nic_bytes(struct rk_device *dev, void *arg)
 {
-	struct rump_server_stats st;
+	struct rk_nic *nic = rk_nic_of(dev);
+	struct rk_nic_stats st;
 
-	rump_server_stats(ctx, &st);
+	if (nic != NULL) {
+		rk_nic_stats(nic, &st);
+		*(uint64_t *)arg += st.rx_bytes + st.tx_bytes;
+	}
+	return 0;
+}
+
+/* What rumpd shows as this driver's work (on the heartbeat thread):
+ * requests served, and the bytes its interfaces moved both ways. */
+static void
+count_requests(void *arg, struct rump_supervised_counters *out)
+{
+	struct stop_ctx *ctx = arg;
+	struct rump_server_stats st;
+	uint64_t bytes = 0;
+
+	rump_server_stats(ctx->server, &st);
+	rk_device_foreach(ctx->rt, add_nic_bytes, &bytes);
 	out->requests = st.requests + st.control_msgs;
-	out->bytes = 0;
+	out->bytes = bytes;
 }
 
 int
@@ -354,12 +276,13 @@ main(int argc, char **argv)
 	struct options opts = { 0 };
 	struct rk_runtime_opts rtopts = { .name = "rumpnet" };
 	struct rump_server_opts sopts = { 0 };
-	struct signal_waiter waiter = { 0 };
 	struct rk_runtime *rt = NULL;
 	struct net_service *ns = NULL;
 	struct inet *stack = NULL;
 	struct rump_server *server = NULL;
 	struct rump_supervised *sup = NULL;
+	struct rump_driver_stopper *stopper = NULL;
+	struct stop_ctx stop_ctx;
 	char path[PATH_MAX];
 	int listen_fd, error, status;
 	bool help, own_socket = false, own_pidfile = false;
@@ -373,17 +296,20 @@ main(int argc, char **argv)
 	status = 1;
 
 	/* Before any thread exists, so that they all inherit the mask. */
-	sigemptyset(&waiter.set);
-	sigaddset(&waiter.set, SIGTERM);
-	sigaddset(&waiter.set, SIGINT);
-	sigaddset(&waiter.set, SIGUSR1);
-	pthread_sigmask(SIG_BLOCK, &waiter.set, NULL);
-
+	if ((error = rump_driver_signals_block()) != 0) {
+		fprintf(stderr, "rumpnet: cannot block signals: %s\n",
+		        strerror(error));
+		return 1;
+	}
 	error = rk_runtime_create(&rtopts, &rt);
 	if (error) {
 		fprintf(stderr, "rumpnet: cannot start the runtime: %s\n",
 		        strerror(error));
 		return 1;
+	}
+	if ((error = rump_supervised_open("rumpnet", &sup)) != 0) {
+		rk_err(rt, "bad RUMPD_CONTROL_FD: %s", strerror(error));
+		goto out;
 	}
 	if ((error = inet_create(rt, &stack)) != 0) {
 		rk_err(rt, "cannot start the TCP/IP stack: %s",
@@ -396,42 +322,38 @@ main(int argc, char **argv)
 		       strerror(error));
 		goto out;
 	}
+	/* The TAP devices, packet sockets and bus files are opened here,
+	 * while the process may still open things. */
 	if ((error = configure(rt, stack, ns, &opts)) != 0)
 		goto out;
 
-	if ((error = rump_supervised_open("rumpnet", &sup)) != 0) {
-		rk_err(rt, "bad RUMPD_CONTROL_FD: %s", strerror(error));
+	error = rump_driver_listen("net", opts.socket_path, path,
+	                           sizeof(path), &listen_fd, &own_socket);
+	if (error) {
+		rk_err(rt, "cannot listen on %s: %s", opts.socket_path ?
+		       opts.socket_path : "the runtime directory",
+		       strerror(error));
 		goto out;
 	}
-	error = open_listener(rt, &opts, path, sizeof(path), &listen_fd,
-	                      &own_socket);
-	if (error)
-		goto out;
-
 	sopts.listen_fd = listen_fd;
-	sopts.path = NULL;
 	sopts.boot_id = rk_runtime_boot_id(rt);
 	error = rump_server_create(&sopts, net_service_desc(ns), &server);
 	if (error) {
 		rk_err(rt, "cannot create the server: %s", strerror(error));
-		if (listen_fd >= 0)
-			close(listen_fd);
+		close(listen_fd);
 		goto out;
 	}
 	if (opts.pidfile != NULL) {
-		if ((error = write_pidfile(opts.pidfile)) != 0) {
+		if ((error = rump_driver_pidfile(opts.pidfile)) != 0) {
 			rk_err(rt, "cannot write %s: %s", opts.pidfile,
 			       strerror(error));
 			goto out;
 		}
 		own_pidfile = true;
 	}
-
-	waiter.server = server;
-	waiter.rt = rt;
-	error = pthread_create(&waiter.thread, NULL, signal_waiter_main,
-	                       &waiter);
-	if (error) {
+	stop_ctx = (struct stop_ctx){ rt, server };
+	if ((error = rump_driver_stopper_start(stop_serving, &stop_ctx,
+	                                       &stopper)) != 0) {
 		rk_err(rt, "cannot start the signal thread: %s",
 		       strerror(error));
 		goto out;
@@ -439,11 +361,11 @@ main(int argc, char **argv)
 
 	/* Everything is open: from here on it needs no privilege. */
 	if ((error = rump_supervised_confine(sup, RUMP_CONFINE_NET)) != 0)
-		goto stop_waiter;
+		goto out;
 	rk_info(rt, "serving net on %s, boot id %016" PRIx64, path,
 	        sopts.boot_id);
 	if ((error = rump_supervised_ready(sup, sopts.boot_id,
-	                                   count_requests, server)) != 0)
+	                                   count_requests, &stop_ctx)) != 0)
 		rk_warn(rt, "cannot report READY to the supervisor: %s",
 		        strerror(error));
 
@@ -452,12 +374,8 @@ main(int argc, char **argv)
 		rk_err(rt, "server failed: %s", strerror(error));
 	else
 		status = 0;
-stop_waiter:
-	/* Wakes the waiter if the server stopped on its own. */
-	pthread_kill(waiter.thread, SIGUSR1);
-	pthread_join(waiter.thread, NULL);
-
 out:
+	rump_driver_stopper_end(stopper);
 	rump_supervised_close(sup);
 	/* Sessions first (they close their sockets), then the interfaces'
 	 * receive threads, then the stack. */

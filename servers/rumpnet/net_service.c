@@ -100,10 +100,11 @@ struct net_op {
 struct net_pollreq {
 	struct inet_poll p;
 	struct net_sess *sess;
+	struct inet *stack;           /* the timer's: it may outlive sess */
 	uint64_t user_data;
 	struct rump_net_pollfd *out;  /* the client's array */
 	struct rk_timer timer;
-	unsigned refs;                /* completion, and the timer if armed */
+	unsigned refs;                /* completion, set-up, the timer's */
 	struct net_pollreq *next, **prevp;
 	struct inet_poll_ent ents[];
 };
@@ -642,6 +643,7 @@ poll_done(struct inet_poll *p, int64_t result)
 	*pr->prevp = pr->next;
 	if (pr->next != NULL)
 		pr->next->prevp = pr->prevp;
+	pr->prevp = NULL;             /* done: ring_poll arms no timer */
 	rumpuser_mutex_exit(ss->lock);
 	rump_session_complete(ss->s, pr->user_data, result, 0);
 	if (rk_timer_cancel(&pr->timer))
@@ -655,7 +657,7 @@ poll_timeout(struct rk_timer *t, void *arg)
 	struct net_pollreq *pr = arg;
 
 	(void)t;
-	(void)inet_poll_cancel(pr->sess->ns->stack, &pr->p);
+	(void)inet_poll_cancel(pr->stack, &pr->p);
 	poll_put(pr);
 }
 
@@ -690,9 +692,12 @@ ring_poll(struct net_sess *ss, const struct rump_sqe *sqe)
 	pr->p.done = poll_done;
 	pr->p.arg = pr;
 	pr->sess = ss;
+	pr->stack = ns->stack;
 	pr->user_data = sqe->user_data;
 	pr->out = out;
-	pr->refs = 1;
+	/* The completion's, and ours until set-up is over: the request may
+	 * complete (and drop its reference) inside inet_poll_start. */
+	pr->refs = 2;
 	rk_timer_init(ns->rt, &pr->timer, poll_timeout, pr);
 	rumpuser_mutex_enter(ss->lock);
 	pr->next = ss->polls;
@@ -701,19 +706,25 @@ ring_poll(struct net_sess *ss, const struct rump_sqe *sqe)
 	pr->prevp = &ss->polls;
 	ss->polls = pr;
 	rumpuser_mutex_exit(ss->lock);
-	if (sqe->arg[0] != 0 && sqe->arg[0] != UINT64_MAX) {
-		pr->refs = 2;
-		rk_timer_arm(&pr->timer, sqe->arg[0]);
-	}
-	/* The request may be complete (and pr gone) when this returns, so
-	 * the timeout-0 case holds a reference of its own. */
-	if (sqe->arg[0] == 0)
-		__atomic_add_fetch(&pr->refs, 1, __ATOMIC_ACQ_REL);
 	inet_poll_start(ns->stack, &pr->p);
 	if (sqe->arg[0] == 0) {
 		(void)inet_poll_cancel(ns->stack, &pr->p);
-		poll_put(pr);
+	} else if (sqe->arg[0] != UINT64_MAX) {
+		/*
+		 * Armed only now that the poll waits: a timer that fired
+		 * before (a short timeout, a preempted thread) would cancel
+		 * nothing and leave the poll waiting forever.  Under the
+		 * session's lock, so that a poll_done either comes after
+		 * and cancels the timer, or came before and there is none.
+		 */
+		rumpuser_mutex_enter(ss->lock);
+		if (pr->prevp != NULL) {
+			__atomic_add_fetch(&pr->refs, 1, __ATOMIC_ACQ_REL);
+			rk_timer_arm(&pr->timer, sqe->arg[0]);
+		}
+		rumpuser_mutex_exit(ss->lock);
 	}
+	poll_put(pr);
 	return INT64_MIN; /* completes by itself */
 }
 

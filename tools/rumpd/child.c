@@ -206,10 +206,39 @@ listen_tcp(const char *spec, int *fdp)
 	return 0;
 }
 
-static int
-open_tap(const char *ifname, int *fdp)
+/*
+ * ",mtu=N" for a TAP's --if: rumpnet, in a network namespace of its own,
+ * cannot ask the host for its interface's MTU.  Empty if rumpd cannot
+ * either (rumpnet then assumes Ethernet's 1500).
+ */
+static const char *
+tap_mtu_arg(const char *ifname, char *buf, size_t cap)
 {
-	struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI };
+	struct ifreq ifr = { 0 };
+	int s;
+
+	buf[0] = '\0';
+	if (strlen(ifname) >= sizeof(ifr.ifr_name))
+		return buf;
+	strcpy(ifr.ifr_name, ifname);
+	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return buf;
+	if (ioctl(s, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu > 0)
+		snprintf(buf, cap, ",mtu=%d", ifr.ifr_mtu);
+	close(s);
+	return buf;
+}
+
+int
+rumpd_tap_open(const char *ifname, int *fdp)
+{
+	/* The flags rumpnet opens a TAP with itself (lib/rumpuser/net.c):
+	 * with the virtio-net header it hands the host TCP segments larger
+	 * than the MTU to split, which it cannot ask for once confined. */
+	struct ifreq ifr = {
+		.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR,
+	};
 	int fd, error;
 
 	if (strlen(ifname) >= sizeof(ifr.ifr_name))
@@ -314,7 +343,8 @@ rumpd_driver_open(struct rumpd_driver *d, const struct rumpd_launch *l)
 			if (d->device_fds[i] < 0)
 				error = errno;
 		} else if (strncmp(dev->source, "tap:", 4) == 0) {
-			error = open_tap(dev->source + 4, &d->device_fds[i]);
+			error = rumpd_tap_open(dev->source + 4,
+			                       &d->device_fds[i]);
 		}
 		if (error) {
 			rumpd_error("%s:%d: device %s: %s: %s", "configuration",
@@ -447,7 +477,7 @@ static void
 build_args(const struct rumpd_driver *d, struct args *a)
 {
 	const struct rumpd_driver_conf *c = d->conf;
-	char ref[PATH_MAX];
+	char ref[PATH_MAX], mtu[24];
 
 	a->n = 0;
 	a->used = 0;
@@ -462,9 +492,13 @@ build_args(const struct rumpd_driver *d, struct args *a)
 		add_arg(a, "%s", d->endpoint);
 		for (unsigned i = 0; i < c->ndevices; i++) {
 			add_arg(a, "--disk");
-			add_arg(a, "%s=/dev/fd/%u%s", c->devices[i].name,
+			add_arg(a, "%s=/dev/fd/%u%s%s", c->devices[i].name,
 			        CHILD_FIRST_FD + i,
-			        c->devices[i].read_only ? ",ro" : "");
+			        c->devices[i].read_only ? ",ro" : "",
+			        c->devices[i].cache == RUMPD_CACHE_NONE ?
+			        ",cache=none" :
+			        c->devices[i].cache == RUMPD_CACHE_WRITEBACK ?
+			        ",cache=writeback" : "");
 		}
 		break;
 	case KIND_FS:
@@ -482,8 +516,10 @@ build_args(const struct rumpd_driver *d, struct args *a)
 		for (unsigned i = 0; i < c->ndevices; i++) {
 			add_arg(a, "--if");
 			if (d->device_fds[i] >= 0)
-				add_arg(a, "%s=tap:fd=%u", c->devices[i].name,
-				        CHILD_FIRST_FD + i);
+				add_arg(a, "%s=tap:fd=%u%s", c->devices[i].name,
+				        CHILD_FIRST_FD + i,
+				        tap_mtu_arg(c->devices[i].source + 4,
+				                    mtu, sizeof(mtu)));
 			else
 				add_arg(a, "%s=%s", c->devices[i].name,
 				        c->devices[i].source);

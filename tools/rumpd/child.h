@@ -92,6 +92,12 @@ void rumpd_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void rumpd_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /*
+ * Opens (making it if needed) the TAP device ifname as rumpnet wants it:
+ * Ethernet frames behind a virtio-net header.  0 or an errno.
+ */
+int rumpd_tap_open(const char *ifname, int *fdp);
+
+/*
  * Finds program (e.g. "rumpnull") for rumpd to run: in $RUMPD_LIBEXEC, next
  * to rumpd in the build tree, or in the installed libexec directory.
  */

@@ -7,13 +7,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/if_tun.h>
-#include <net/if.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -208,17 +205,13 @@ can_mount_fuse(void)
 static bool
 can_make_tap(void)
 {
-	struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI };
-	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
-	bool ok;
+	int fd;
 
-	if (fd < 0)
-		return false;
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "rump0");
-	ok = ioctl(fd, TUNSETIFF, &ifr) == 0;
 	/* Not persistent: it goes away with the descriptor. */
+	if (rumpd_tap_open("rump0", &fd) != 0)
+		return false;
 	close(fd);
-	return ok;
+	return true;
 }
 
 int

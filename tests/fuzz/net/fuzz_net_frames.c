@@ -81,6 +81,12 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	    inet_if_add_addr(fuzz_if, "10.0.0.2/24") != 0 ||
 	    inet_if_add_addr(fuzz_if, "fd00::2/64") != 0)
 		abort();
+	/* Replies to far senders go through the routing hooks. */
+	if (inet_add_route(in, "10.1.0.0/16", "10.0.0.1") != 0 ||
+	    inet_add_route(in, "2001:db8::/32", "fe80::1") != 0 ||
+	    inet_add_route(in, "default6", "fd00::1") != 0 ||
+	    inet_add_route(in, "default", "10.0.0.1") != 0)
+		abort();
 	sin6.sin6_port = htons(80);
 	if (inet_socket(in, AF_INET6, SOCK_STREAM, &l) != 0 ||
 	    inet_bind(l, (struct sockaddr *)&sin6, sizeof(sin6)) != 0 ||
