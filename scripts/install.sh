@@ -11,7 +11,7 @@ packages=(
 	# tests and fuzzing
 	libcmocka-dev clang libclang-rt-14-dev python3 procps psmisc util-linux
 	# disks: partitioning tools and real NBD peers
-	fdisk jq qemu-utils libnbd-bin nbdkit fio e2fsprogs
+	fdisk jq qemu-utils libnbd-bin nbdkit fio e2fsprogs strace
 	# file systems: libext2fs, FUSE, and the tools the tests compare with
 	libext2fs-dev libfuse3-dev fuse3 attr rsync
 	# bench/fs peers

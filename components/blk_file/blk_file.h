@@ -1,5 +1,6 @@
 /*
- * blk_file's argument syntax, "PATH[,ro][,direct|,buffered]", shared with
+ * blk_file's argument syntax, "PATH[,ro][,cache=none|,cache=writeback]"
+ * ("direct" and "buffered" are older names of the two), shared with
  * the servers that build it from their command line.
  */
 #ifndef COMPONENTS_BLK_FILE_H
@@ -21,7 +22,7 @@ struct blk_file_opts {
 /*
  * Splits "PATH[,opt]..." in place, leaving the path in buf.  Options are
  * taken from the end while they are known ones, so a path may itself
- * contain commas.  EINVAL for an empty path.
+ * contain commas.  EINVAL for an empty path or an unknown cache mode.
  */
 int blk_file_parse_args(char *buf, struct blk_file_opts *opts);
 

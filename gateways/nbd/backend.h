@@ -81,6 +81,20 @@ struct nbd_backend_ops {
 	/* Starts io; it completes through the backend's nbd_complete_fn. */
 	void (*submit)(struct nbd_export *e, struct nbd_io *io);
 
+	/*
+	 * Optional, all three or none: completion by polling.  A thread that
+	 * spins anyway (a connection waiting for its next request) calls
+	 * poll_enter, then poll often (every few microseconds to tens of
+	 * them); poll runs the completions that are ready on the calling
+	 * thread, without waiting, and returns how many.  While any thread
+	 * polls, the backend's own completion thread may sleep, so a poller
+	 * calls poll_leave before anything that may block: a completion
+	 * must never wait for a poller that waits for it.
+	 */
+	void (*poll_enter)(struct nbd_backend *b);
+	unsigned (*poll)(struct nbd_backend *b);
+	void (*poll_leave)(struct nbd_backend *b);
+
 	void (*destroy)(struct nbd_backend *b);
 };
 

@@ -16,6 +16,13 @@
  * same buffers (the shared area survives the restart).  Submitters block
  * meanwhile: the client sees a delay, not an error.
  *
+ * Completion: connections that spin anyway (waiting for their next
+ * request while theirs are in flight) reap the ring themselves through
+ * the poll ops, any connection's completions, so a reply goes out on the
+ * thread that took the request, without a wakeup.  The reaper thread
+ * sleeps while any connection polls, and reaps when none does (and
+ * recovers after a restart, always).
+ *
  * Locks, in this order: rw (read: submitting, opening, closing; write:
  * recovering), then the library's own, then done_lock (a leaf, taken by
  * completion callbacks).
@@ -34,6 +41,10 @@
 #define DISK_SQ_ENTRIES 512
 #define DISK_AREA_SIZE  (256u << 20)
 #define REAP_TIMEOUT_NS (100 * 1000 * 1000ull)
+/* How long a submitter that finds the ring full waits for room. */
+#define ROOM_WAIT_NS    (1000 * 1000ull)
+/* Completed ios handed to the connections in one call. */
+#define DONE_BATCH      64
 
 static_assert(sizeof(struct nbd_extent) == sizeof(struct rump_disk_extent),
               "extents are passed through unchanged");
@@ -74,6 +85,9 @@ struct disk_backend {
 
 	pthread_mutex_t done_lock; /* the fields below */
 	pthread_cond_t progress;   /* a reap round or a recovery ended */
+	pthread_cond_t unpark;     /* the reaper may run */
+	unsigned pollers;          /* between poll_enter and poll_leave */
+	bool reaper_parked;        /* waits on unpark */
 	struct nbd_io *done, **done_tail;   /* completed, not yet handled */
 	struct nbd_io *parked, **parked_tail; /* awaiting a new session */
 	bool need_recover;
@@ -115,6 +129,7 @@ wait_recovery(struct disk_backend *db, uint64_t gen)
 {
 	pthread_mutex_lock(&db->done_lock);
 	db->need_recover = true;
+	pthread_cond_signal(&db->unpark);
 	while (db->generation == gen && !db->stop)
 		pthread_cond_wait(&db->progress, &db->done_lock);
 	pthread_mutex_unlock(&db->done_lock);
@@ -478,6 +493,7 @@ park(struct disk_backend *db, struct nbd_io *io)
 	*db->parked_tail = io;
 	db->parked_tail = &io->next;
 	db->need_recover = true;
+	pthread_cond_signal(&db->unpark);
 	pthread_mutex_unlock(&db->done_lock);
 }
 
@@ -489,64 +505,132 @@ finish(struct disk_backend *db, struct nbd_io *io, int64_t result)
 	db->base.complete(db->base.complete_ctx, &io, 1);
 }
 
-/* Waits a little for the reaper to free ring slots. */
-static void
-wait_progress(struct disk_backend *db)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_nsec += 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
-	pthread_mutex_lock(&db->done_lock);
-	pthread_cond_timedwait(&db->progress, &db->done_lock, &ts);
-	pthread_mutex_unlock(&db->done_lock);
-}
-
 /*
- * Submits io's current step; under rw (either side).  The ring may be full
- * for a moment: wait for the reaper, or reap when we are the reaper.
+ * Submits io's current step; under rw (either side).  EAGAIN when the
+ * ring is full; else io is on its way (submitted, parked or finished).
  */
-static void
-submit_locked(struct disk_backend *db, struct nbd_io *io, bool reaper)
+static int
+try_submit_locked(struct disk_backend *db, struct nbd_io *io)
 {
 	struct disk_io *dio = dio_of(io);
 	int err;
 
 	if (io->export->lost) {
 		finish(db, io, -EIO);
-		return;
+		return 0;
 	}
 	fill_sqe(io);
 	dio->rq.done = io_done_cb;
 	dio->io = io;
-	while ((err = rump_client_submit(db->client, &dio->rq)) == EAGAIN) {
-		if (reaper) {
-			/* Nobody else reaps: make room ourselves. */
-			if (rump_client_reap(db->client, 1000000) < 0)
-				break;
-		} else {
-			wait_progress(db);
-		}
-	}
-	if (err == EAGAIN || err == ECONNRESET)
+	err = rump_client_submit(db->client, &dio->rq);
+	if (err == EAGAIN)
+		return EAGAIN;
+	if (err == ECONNRESET)
 		park(db, io);
 	else if (err != 0)
 		finish(db, io, -err);
+	return 0;
+}
+
+/* The recovery's submit, under rw's write side: makes room by reaping
+ * (the reaper handles what that completes once the recovery is over). */
+static void
+resubmit_locked(struct disk_backend *db, struct nbd_io *io)
+{
+	while (try_submit_locked(db, io) == EAGAIN) {
+		if (rump_client_reap(db->client, ROOM_WAIT_NS) < 0) {
+			park(db, io);
+			return;
+		}
+	}
+}
+
+static bool handle_done(struct disk_backend *db);
+
+/*
+ * The reaper sleeps while connections poll, or while nothing is in
+ * flight; a request submitted by a thread that does not poll (or after
+ * the last poller left) needs it back.
+ */
+static void
+reaper_wanted(struct disk_backend *db)
+{
+	pthread_mutex_lock(&db->done_lock);
+	if (db->reaper_parked && db->pollers == 0)
+		pthread_cond_signal(&db->unpark);
+	pthread_mutex_unlock(&db->done_lock);
+}
+
+/*
+ * Submits io's current step.  A full ring means as many requests in
+ * flight as the completion ring holds: reap (or wait for whoever reaps)
+ * and hand out what completed, since the thread that would otherwise do
+ * it may be us (a poller) or sleeping.
+ */
+static void
+submit_io(struct disk_backend *db, struct nbd_io *io)
+{
+	int err;
+
+	for (;;) {
+		pthread_rwlock_rdlock(&db->rw);
+		err = try_submit_locked(db, io);
+		pthread_rwlock_unlock(&db->rw);
+		if (err != EAGAIN) {
+			reaper_wanted(db);
+			return;
+		}
+		(void)rump_client_reap(db->client, ROOM_WAIT_NS);
+		(void)handle_done(db);
+	}
 }
 
 static void
 disk_submit(struct nbd_export *e, struct nbd_io *io)
 {
-	struct disk_backend *db = e->db;
-
 	dio_of(io)->flushing = false;
-	pthread_rwlock_rdlock(&db->rw);
-	submit_locked(db, io, false);
-	pthread_rwlock_unlock(&db->rw);
+	submit_io(e->db, io);
+}
+
+/* ---- polling ---------------------------------------------------------- */
+
+static void
+disk_poll_enter(struct nbd_backend *b)
+{
+	struct disk_backend *db = db_of(b);
+
+	pthread_mutex_lock(&db->done_lock);
+	db->pollers++;
+	pthread_mutex_unlock(&db->done_lock);
+}
+
+static unsigned
+disk_poll(struct nbd_backend *b)
+{
+	struct disk_backend *db = db_of(b);
+	int n = rump_client_reap(db->client, 0);
+
+	/* A broken session is the reaper's to recover. */
+	if (handle_done(db) || n < 0) {
+		pthread_mutex_lock(&db->done_lock);
+		db->need_recover = true;
+		pthread_cond_signal(&db->unpark);
+		pthread_mutex_unlock(&db->done_lock);
+	}
+	return n > 0 ? (unsigned)n : 0;
+}
+
+static void
+disk_poll_leave(struct nbd_backend *b)
+{
+	struct disk_backend *db = db_of(b);
+
+	pthread_mutex_lock(&db->done_lock);
+	assert(db->pollers > 0);
+	if (--db->pollers == 0 && db->reaper_parked &&
+	    rump_client_in_flight(db->client) > 0)
+		pthread_cond_signal(&db->unpark);
+	pthread_mutex_unlock(&db->done_lock);
 }
 
 /* ---- the reaper ------------------------------------------------------- */
@@ -624,7 +708,7 @@ recover(struct disk_backend *db)
 	for (io = parked; io != NULL; io = parked) {
 		parked = io->next;
 		if (err == 0)
-			submit_locked(db, io, true);
+			resubmit_locked(db, io);
 		else
 			finish(db, io, -ESHUTDOWN);
 	}
@@ -639,12 +723,13 @@ recover(struct disk_backend *db)
 /*
  * Runs the done list: parks what the restart failed, starts the flush
  * step of FUA trims and zeroes, and hands the rest to the connections.
+ * Any thread; callers may race, each takes what is there when it looks.
  * Returns true if a recovery is needed.
  */
 static bool
-handle_done(struct disk_backend *db, struct nbd_io ***batch, unsigned *cap)
+handle_done(struct disk_backend *db)
 {
-	struct nbd_io *list, *io, *next;
+	struct nbd_io *list, *io, *next, *batch[DONE_BATCH];
 	unsigned n = 0;
 	bool recover_now;
 
@@ -652,6 +737,11 @@ handle_done(struct disk_backend *db, struct nbd_io ***batch, unsigned *cap)
 	list = db->done;
 	db->done = NULL;
 	db->done_tail = &db->done;
+	if (list == NULL) {
+		recover_now = db->need_recover;
+		pthread_mutex_unlock(&db->done_lock);
+		return recover_now;
+	}
 	pthread_mutex_unlock(&db->done_lock);
 
 	for (io = list; io != NULL; io = next) {
@@ -666,34 +756,21 @@ handle_done(struct disk_backend *db, struct nbd_io ***batch, unsigned *cap)
 		if (r >= 0 && !dio->flushing && io->fua &&
 		    (io->op == NBD_IO_TRIM || io->op == NBD_IO_ZERO)) {
 			dio->flushing = true;
-			pthread_rwlock_rdlock(&db->rw);
-			submit_locked(db, io, true);
-			pthread_rwlock_unlock(&db->rw);
+			submit_io(db, io);
 			continue;
 		}
 		/* A short transfer inside the device is an I/O error. */
 		if ((io->op == NBD_IO_READ || io->op == NBD_IO_WRITE) &&
 		    r >= 0 && r != io->len)
 			io->result = -EIO;
-		if (n == *cap) {
-			unsigned ncap = *cap ? 2 * *cap : 64;
-			struct nbd_io **nb = realloc(*batch,
-			                             ncap * sizeof(*nb));
-
-			if (nb == NULL) {
-				/* Deliver what we have, then go on. */
-				db->base.complete(db->base.complete_ctx,
-				                  *batch, n);
-				n = 0;
-			} else {
-				*batch = nb;
-				*cap = ncap;
-			}
+		batch[n++] = io;
+		if (n == DONE_BATCH) {
+			db->base.complete(db->base.complete_ctx, batch, n);
+			n = 0;
 		}
-		(*batch)[n++] = io;
 	}
 	if (n > 0)
-		db->base.complete(db->base.complete_ctx, *batch, n);
+		db->base.complete(db->base.complete_ctx, batch, n);
 
 	pthread_mutex_lock(&db->done_lock);
 	recover_now = db->need_recover;
@@ -702,34 +779,49 @@ handle_done(struct disk_backend *db, struct nbd_io ***batch, unsigned *cap)
 	return recover_now;
 }
 
+/*
+ * Whether the reaper should stop; parks it while connections poll or
+ * nothing is in flight (see reaper_wanted).  A request counts in flight
+ * from before its submitter takes done_lock to look at reaper_parked, so
+ * the reaper either sees it or is seen parked.
+ */
+static bool
+reaper_should_stop(struct disk_backend *db)
+{
+	bool stop;
+
+	pthread_mutex_lock(&db->done_lock);
+	while ((db->pollers > 0 || rump_client_in_flight(db->client) == 0) &&
+	       !db->need_recover && !db->stop) {
+		db->reaper_parked = true;
+		pthread_cond_wait(&db->unpark, &db->done_lock);
+	}
+	db->reaper_parked = false;
+	stop = db->stop;
+	pthread_mutex_unlock(&db->done_lock);
+	return stop;
+}
+
 static void *
 reaper_main(void *arg)
 {
 	struct disk_backend *db = arg;
-	struct nbd_io **batch = NULL;
-	unsigned cap = 0;
 
-	for (;;) {
+	while (!reaper_should_stop(db)) {
 		int n = rump_client_reap(db->client, REAP_TIMEOUT_NS);
-		bool stop;
 
-		if (handle_done(db, &batch, &cap) || n == -ECONNRESET ||
-		    n == -EPROTO) {
+		if (handle_done(db) || n == -ECONNRESET || n == -EPROTO) {
+			bool stop;
+
 			pthread_mutex_lock(&db->done_lock);
 			stop = db->stop;
 			pthread_mutex_unlock(&db->done_lock);
 			if (!stop) {
 				recover(db);
-				handle_done(db, &batch, &cap);
+				handle_done(db);
 			}
 		}
-		pthread_mutex_lock(&db->done_lock);
-		stop = db->stop;
-		pthread_mutex_unlock(&db->done_lock);
-		if (stop)
-			break;
 	}
-	free(batch);
 	return NULL;
 }
 
@@ -744,10 +836,12 @@ disk_destroy(struct nbd_backend *b)
 		pthread_mutex_lock(&db->done_lock);
 		db->stop = true;
 		pthread_cond_broadcast(&db->progress);
+		pthread_cond_signal(&db->unpark);
 		pthread_mutex_unlock(&db->done_lock);
 		pthread_join(db->reaper, NULL);
 	}
 	rump_client_close(db->client);
+	pthread_cond_destroy(&db->unpark);
 	pthread_cond_destroy(&db->progress);
 	pthread_mutex_destroy(&db->done_lock);
 	pthread_mutex_destroy(&db->dev_lock);
@@ -765,6 +859,9 @@ static const struct nbd_backend_ops disk_ops = {
 	.buf_alloc = disk_buf_alloc,
 	.buf_free = disk_buf_free,
 	.submit = disk_submit,
+	.poll_enter = disk_poll_enter,
+	.poll = disk_poll,
+	.poll_leave = disk_poll_leave,
 	.destroy = disk_destroy,
 };
 
@@ -817,6 +914,7 @@ nbd_backend_disk_create(const struct nbd_disk_opts *opts,
 	pthread_mutex_init(&db->dev_lock, NULL);
 	pthread_mutex_init(&db->done_lock, NULL);
 	pthread_cond_init(&db->progress, NULL);
+	pthread_cond_init(&db->unpark, NULL);
 
 	if ((err = connect_service(db)) != 0)
 		goto fail;

@@ -6,6 +6,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "backend.h"
 
@@ -22,6 +23,12 @@ struct gateway {
 	struct conn *conns;
 	unsigned nconns;
 	bool stopping;
+
+	/* Work done, for the supervisor's heartbeat (atomics, no lock):
+	 * requests answered, and bytes read or written by those that
+	 * succeeded. */
+	uint64_t requests;
+	uint64_t bytes;
 };
 
 int gateway_init(struct gateway *gw, struct nbd_backend *backend);

@@ -2,9 +2,10 @@
  * The disk service.
  *
  * Every client value is checked here before it reaches the runtime:
- * handles against the session's table (slot and generation), the mode the
- * handle was opened with against the operation, buffers against the
- * session's shared area, and lengths against DISK_IO_MAX.  Offsets,
+ * handles against the session's table (slot and generation), then the
+ * request itself by disk_check_sqe (the mode the handle was opened with
+ * against the operation, flags, lengths against DISK_IO_MAX, BLOCK_STATUS
+ * ranges), and buffers against the session's shared area.  Offsets,
  * alignment and the device's bounds are then checked by rk_io_submit(),
  * which completes a bad request with an error instead of starting it.
  *
@@ -515,36 +516,20 @@ extent_at(int fd, uint64_t off, bool *hole, uint64_t *end)
 }
 
 /*
- * BLOCK_STATUS: [offset, offset + arg[0]) (arg[0] == 0: to the end of the
- * device) as extents written to buf, at most len bytes and
- * DISK_EXTENTS_MAX of them.  Result: the number of extents; aux: the bytes
- * they cover (less than asked when the extents ran out).
+ * BLOCK_STATUS, checked (see disk_check_sqe): [plan->offset, plan->end) as
+ * at most plan->max_extents extents written to out.  Result: the number
+ * of extents; aux: the bytes they cover (less than asked when the extents
+ * ran out).
  */
 static void
-block_status(struct rump_session *s, struct disk_dev *d,
-             const struct rump_sqe *sqe)
+block_status(struct rump_session *s, struct disk_dev *d, uint64_t user_data,
+             const struct disk_req_plan *plan, struct rump_disk_extent *out)
 {
-	struct rump_disk_extent ext, *out;
-	uint64_t size = d->info.size, pos, end, max, n = 0;
+	struct rump_disk_extent ext;
+	uint64_t pos = plan->offset, end = plan->end, n = 0;
 	int fd = d->root->map_fd;
 
-	if (sqe->flags != 0 || sqe->offset > size ||
-	    sqe->arg[0] > size - sqe->offset) {
-		rump_session_complete(s, sqe->user_data, -EINVAL, 0);
-		return;
-	}
-	max = sqe->len / sizeof(ext);
-	if (max > DISK_EXTENTS_MAX)
-		max = DISK_EXTENTS_MAX;
-	out = rump_session_buf(s, sqe->buf, max * sizeof(ext));
-	if (max == 0 || out == NULL) {
-		rump_session_complete(s, sqe->user_data,
-		                      max == 0 ? -EINVAL : -EFAULT, 0);
-		return;
-	}
-	pos = sqe->offset;
-	end = sqe->arg[0] != 0 ? sqe->offset + sqe->arg[0] : size;
-	while (pos < end && n < max) {
+	while (pos < end && n < plan->max_extents) {
 		uint64_t next = UINT64_MAX;
 		bool hole = false;
 
@@ -563,8 +548,7 @@ block_status(struct rump_session *s, struct disk_dev *d,
 		memcpy(&out[n++], &ext, sizeof(ext));
 		pos = next;
 	}
-	rump_session_complete(s, sqe->user_data, (int64_t)n,
-	                      pos - sqe->offset);
+	rump_session_complete(s, user_data, (int64_t)n, pos - plan->offset);
 }
 
 static void
@@ -573,61 +557,26 @@ disk_submit(struct rump_session *s, const struct rump_sqe *sqe)
 	struct disk_session *ss = rump_session_ctx(s);
 	struct disk_service *ds = ss->ds;
 	struct disk_handle *h = handle_get(ss, sqe->handle);
-	unsigned need = RUMP_DISK_OPEN_WRITE, flags = 0;
+	struct disk_req_plan plan;
 	struct disk_req *req;
-	enum rk_io_op op;
 	void *data = NULL;
-	int64_t error;
+	int error;
 
 	if (h == NULL) {
 		error = -EBADF;
 		goto fail;
 	}
-	switch (sqe->opcode) {
-	case RUMP_DISK_OP_READ:
-		op = RK_IO_READ;
-		need = RUMP_DISK_OPEN_READ;
-		break;
-	case RUMP_DISK_OP_WRITE:
-		op = RK_IO_WRITE;
-		if (sqe->flags & RUMP_DISK_F_FUA)
-			flags = RK_IO_FUA;
-		break;
-	case RUMP_DISK_OP_FLUSH:
-		op = RK_IO_FLUSH;
-		need = 0;
-		break;
-	case RUMP_DISK_OP_DISCARD:
-		op = RK_IO_DISCARD;
-		break;
-	case RUMP_DISK_OP_WRITE_ZEROES:
-		op = RK_IO_WRITE_ZEROES;
-		break;
-	case RUMP_DISK_OP_BLOCK_STATUS:
-		block_status(s, h->d, sqe);
+	error = disk_check_sqe(sqe, h->mode, h->d->info.size, &plan);
+	if (error != 0)
+		goto fail;
+	if (plan.buf_len > 0 &&
+	    (data = rump_session_buf(s, plan.buf, plan.buf_len)) == NULL) {
+		error = -EFAULT;
+		goto fail;
+	}
+	if (plan.kind == DISK_REQ_BLOCK_STATUS) {
+		block_status(s, h->d, sqe->user_data, &plan, data);
 		return;
-	default:
-		error = -EOPNOTSUPP;
-		goto fail;
-	}
-	if ((h->mode & need) != need) {
-		error = -EBADF;
-		goto fail;
-	}
-	if ((sqe->flags & ~(op == RK_IO_WRITE ? RUMP_DISK_F_FUA : 0)) != 0) {
-		error = -EINVAL;
-		goto fail;
-	}
-	if (op == RK_IO_READ || op == RK_IO_WRITE) {
-		if (sqe->len > DISK_IO_MAX) {
-			error = -EOVERFLOW;
-			goto fail;
-		}
-		if (sqe->len > 0 &&
-		    (data = rump_session_buf(s, sqe->buf, sqe->len)) == NULL) {
-			error = -EFAULT;
-			goto fail;
-		}
 	}
 	if ((req = rk_pool_get(ds->reqs)) == NULL) {
 		error = -EAGAIN;
@@ -637,10 +586,10 @@ disk_submit(struct rump_session *s, const struct rump_sqe *sqe)
 	req->s = s;
 	req->user_data = sqe->user_data;
 	req->io = (struct rk_io){
-		.op = op,
-		.flags = flags,
-		.offset = sqe->offset,
-		.len = sqe->len,
+		.op = plan.op,
+		.flags = plan.io_flags,
+		.offset = plan.offset,
+		.len = plan.len,
 		.data = data,
 		.done = req_done,
 		.arg = req,

@@ -14,12 +14,8 @@
 #include "rump/rumpkern.h"
 #include "rump/server.h"
 
-/* Largest READ or WRITE: bounds what one request pins. */
-#define DISK_IO_MAX (32u << 20)
-/* Extents one BLOCK_STATUS returns at most: bounds the time one request
- * spends on a finely fragmented file (the client asks again from where
- * the answer ended). */
-#define DISK_EXTENTS_MAX 1024u
+#include "disk_check.h"   /* DISK_IO_MAX, DISK_EXTENTS_MAX */
+
 /* Open handles one session may hold. */
 #define DISK_HANDLES_MAX 1024u
 /* Requests in flight over all sessions; beyond it requests fail EAGAIN. */

@@ -1,7 +1,8 @@
 /*
  * rumpdisk: the disk driver process.
  *
- *   rumpdisk --disk wd0=PATH[,ro] [--disk wd1=...] [--mem md0=SIZE]
+ *   rumpdisk --disk wd0=PATH[,ro][,cache=none|writeback] [--disk wd1=...]
+ *            [--mem md0=SIZE]
  *            [--socket PATH] [--pidfile PATH]
  *
  * Each --disk is an image file or a block device served through blk_file,
@@ -50,12 +51,15 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: rumpdisk --disk NAME=PATH[,ro][,direct|,buffered] ...\n"
+	    "usage: rumpdisk --disk NAME=PATH[,ro][,cache=none|,cache=writeback]"
+	    " ...\n"
 	    "                [--mem NAME=SIZE] ... [--socket PATH] "
 	    "[--pidfile PATH]\n"
 	    "Serves image files, block devices and RAM disks, with their MBR\n"
-	    "and GPT partitions, as the disk service.  SIZE takes K, M, G,\n"
-	    "T suffixes.  Default socket: $RUMPD_DIR/disk.sock.\n");
+	    "and GPT partitions, as the disk service.  cache=none: O_DIRECT\n"
+	    "only; cache=writeback: the host's page cache; neither: O_DIRECT\n"
+	    "when the file allows it.  SIZE takes K, M, G, T suffixes.\n"
+	    "Default socket: $RUMPD_DIR/disk.sock.\n");
 }
 
 static int
