@@ -12,6 +12,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -120,9 +121,13 @@ rumpuser_nic_adopt(int fd, char *name)
 			return ru_errno();
 		if (sll.sll_family != AF_PACKET || sll.sll_ifindex <= 0)
 			return EPROTOTYPE;
+		/* Handed in from another network namespace (rumpd's, to
+		 * a confined rumpnet), the index names nothing here: the
+		 * name is only for people then. */
 		if (if_indextoname((unsigned)sll.sll_ifindex,
 		                   ifr.ifr_name) == NULL)
-			return ru_errno();
+			snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "if%d",
+			         sll.sll_ifindex);
 	} else {
 		return ENODEV;
 	}

@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <linux/if_packet.h>
 #include <linux/if_tun.h>
 #include <net/if.h>
 #include <netdb.h>
@@ -27,7 +28,10 @@
 #include "rump/ipc.h"
 #include "child.h"
 
-#define MAX_ARGS 64
+/* rumpnet's worst: a name and two words for each of its NICs, addresses
+ * and routes. */
+#define MAX_ARGS (4 + 2 * (RUMPD_MAX_DEVICES + RUMPD_MAX_NET_ADDRS + \
+                       RUMPD_MAX_NET_ROUTES))
 
 extern char **environ;
 
@@ -207,12 +211,12 @@ listen_tcp(const char *spec, int *fdp)
 }
 
 /*
- * ",mtu=N" for a TAP's --if: rumpnet, in a network namespace of its own,
- * cannot ask the host for its interface's MTU.  Empty if rumpd cannot
- * either (rumpnet then assumes Ethernet's 1500).
+ * ",mtu=N" for a TAP's or packet socket's --if: rumpnet, in a network
+ * namespace of its own, cannot ask the host for its interface's MTU.
+ * Empty if rumpd cannot either (rumpnet then assumes Ethernet's 1500).
  */
 static const char *
-tap_mtu_arg(const char *ifname, char *buf, size_t cap)
+net_mtu_arg(const char *ifname, char *buf, size_t cap)
 {
 	struct ifreq ifr = { 0 };
 	int s;
@@ -254,6 +258,93 @@ rumpd_tap_open(const char *ifname, int *fdp)
 	}
 	*fdp = fd;
 	return 0;
+}
+
+/*
+ * A packet socket on a host interface, as rumpnet would open it itself:
+ * it could not once in a network namespace of its own.
+ */
+static int
+packet_open(const char *ifname, int *fdp)
+{
+	struct sockaddr_ll sll = {
+		.sll_family = AF_PACKET,
+		.sll_protocol = htons(ETH_P_ALL),
+	};
+	int fd, one = 1, error;
+
+	if ((sll.sll_ifindex = (int)if_nametoindex(ifname)) == 0)
+		return errno;
+	fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
+	if (fd < 0)
+		return errno;
+	/* Its own transmissions would otherwise come straight back. */
+	if (setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one,
+	               sizeof(one)) != 0 ||
+	    bind(fd, (struct sockaddr *)&sll, sizeof(sll)) != 0) {
+		error = errno;
+		close(fd);
+		return error;
+	}
+	*fdp = fd;
+	return 0;
+}
+
+/* Whether the drivers' user may read and write a file of this mode. */
+static bool
+ids_may_rw(const struct stat *st, const struct rumpd_launch *l)
+{
+	if (st->st_uid == l->uid)
+		return (st->st_mode & 0600) == 0600;
+	if (st->st_gid == l->gid)
+		return (st->st_mode & 0060) == 0060;
+	return (st->st_mode & 0006) == 0006;
+}
+
+/*
+ * A shared-memory bus file, made if missing.  rumpnet reopens it through
+ * /dev/fd/N, which skips the path's directories (the state directory is
+ * rumpd's alone) but not the file's own permissions: a bus rumpd makes is
+ * its drivers' group's too.
+ */
+static int
+bus_open(const char *path, const struct rumpd_launch *l, int *fdp)
+{
+	struct stat st;
+	bool made = true;
+	int fd, error;
+
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0660);
+	if (fd < 0 && errno == EEXIST) {
+		made = false;
+		fd = open(path, O_RDWR | O_CLOEXEC);
+	}
+	if (fd < 0)
+		return errno;
+	if (fstat(fd, &st) != 0) {
+		error = errno;
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		error = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+		goto fail;
+	}
+	if (made && l->set_ids &&
+	    (fchown(fd, (uid_t)-1, l->gid) != 0 || fchmod(fd, 0660) != 0)) {
+		error = errno;
+		goto fail;
+	}
+	if (!made && l->set_ids && !ids_may_rw(&st, l)) {
+		error = EACCES;
+		goto fail;
+	}
+	*fdp = fd;
+	return 0;
+fail:
+	if (made)
+		unlink(path);
+	close(fd);
+	return error;
 }
 
 static int
@@ -345,6 +436,18 @@ rumpd_driver_open(struct rumpd_driver *d, const struct rumpd_launch *l)
 		} else if (strncmp(dev->source, "tap:", 4) == 0) {
 			error = rumpd_tap_open(dev->source + 4,
 			                       &d->device_fds[i]);
+		} else if (strncmp(dev->source, "packet:", 7) == 0) {
+			error = packet_open(dev->source + 7,
+			                    &d->device_fds[i]);
+		} else if (strncmp(dev->source, "shm:", 4) == 0) {
+			error = bus_open(dev->source + 4, l,
+			                 &d->device_fds[i]);
+			if (error == EACCES && l->set_ids)
+				rumpd_error("%s:%d: bus %s: the drivers' "
+				            "user (uid %u, gid %u) cannot read "
+				            "and write it", "configuration",
+				            dev->line, dev->source + 4,
+				            (unsigned)l->uid, (unsigned)l->gid);
 		}
 		if (error) {
 			rumpd_error("%s:%d: device %s: %s: %s", "configuration",
@@ -514,15 +617,31 @@ build_args(const struct rumpd_driver *d, struct args *a)
 		add_arg(a, "--socket");
 		add_arg(a, "%s", d->endpoint);
 		for (unsigned i = 0; i < c->ndevices; i++) {
+			const char *src = c->devices[i].source;
+			unsigned fd = CHILD_FIRST_FD + i;
+
 			add_arg(a, "--if");
-			if (d->device_fds[i] >= 0)
-				add_arg(a, "%s=tap:fd=%u%s", c->devices[i].name,
-				        CHILD_FIRST_FD + i,
-				        tap_mtu_arg(c->devices[i].source + 4,
-				                    mtu, sizeof(mtu)));
+			/* Every NIC is a descriptor of rumpd's; nic_shm
+			 * takes a path, which /dev/fd/N is. */
+			if (strncmp(src, "shm:", 4) == 0)
+				add_arg(a, "%s=shm:/dev/fd/%u",
+				        c->devices[i].name, fd);
 			else
-				add_arg(a, "%s=%s", c->devices[i].name,
-				        c->devices[i].source);
+				add_arg(a, "%s=%.*s:fd=%u%s",
+				        c->devices[i].name,
+				        (int)(strchr(src, ':') - src), src, fd,
+				        net_mtu_arg(strchr(src, ':') + 1, mtu,
+				                    sizeof(mtu)));
+		}
+		for (unsigned i = 0; i < c->naddrs; i++) {
+			add_arg(a, "--addr");
+			add_arg(a, "%s=%s", c->addrs[i].ifname,
+			        c->addrs[i].addr);
+		}
+		for (unsigned i = 0; i < c->nroutes; i++) {
+			add_arg(a, "--route");
+			add_arg(a, "%s=%s", c->routes[i].dest,
+			        c->routes[i].gw);
 		}
 		break;
 	case KIND_NBD:

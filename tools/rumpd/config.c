@@ -4,9 +4,11 @@
  * because a key's meaning depends on the section's "driver =", which may
  * come last, and a reference may name a section further down.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <ini.h>
+#include <net/if.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -354,23 +356,99 @@ global_section(struct parser *p, const struct section *s,
 		           "heartbeat_interval");
 }
 
-/* "wd0 /path/to/image [ro]" or, for net, "nic0 shm:bus0". */
+/*
+ * A disk device's options after its path: "ro", "cache=none",
+ * "cache=writeback", in any order.  False (after saying why) on anything
+ * else.
+ */
+static bool
+disk_options(struct parser *p, const struct entry *e, const char *name,
+             char **save, bool *read_only, enum rumpd_cache *cache)
+{
+	char *opt;
+
+	while ((opt = strtok_r(NULL, " \t", save)) != NULL) {
+		if (strcmp(opt, "ro") == 0) {
+			*read_only = true;
+		} else if (strcmp(opt, "cache=none") == 0) {
+			*cache = RUMPD_CACHE_NONE;
+		} else if (strcmp(opt, "cache=writeback") == 0) {
+			*cache = RUMPD_CACHE_WRITEBACK;
+		} else {
+			conf_error(p, e->line, "%s %s: unknown option '%s' "
+			           "(ro, cache=none, cache=writeback)", e->key,
+			           name, opt);
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * A NIC's source: "shm:BUSFILE" (made if missing), "tap:IFNAME" (made if
+ * missing), or "packet:IFNAME" for a host interface that must exist now,
+ * since rumpd opens its socket before anything starts.
+ */
+static bool
+nic_source_ok(struct parser *p, const struct entry *e, const char *name,
+              const char *source)
+{
+	const char *arg = strchr(source, ':');
+	size_t n;
+
+	if (arg == NULL || (strncmp(source, "shm:", 4) != 0 &&
+	                    strncmp(source, "tap:", 4) != 0 &&
+	                    strncmp(source, "packet:", 7) != 0)) {
+		conf_error(p, e->line, "nic %s: want shm:BUSFILE, tap:IFNAME "
+		           "or packet:IFNAME, not '%s'", name, source);
+		return false;
+	}
+	arg++;
+	n = strlen(arg);
+	if (n == 0) {
+		conf_error(p, e->line, "nic %s: '%s' names nothing", name,
+		           source);
+		return false;
+	}
+	if (source[0] == 's')
+		return true;
+	if (n >= IFNAMSIZ || strchr(arg, '/') != NULL ||
+	    strchr(arg, ',') != NULL) {
+		conf_error(p, e->line, "nic %s: bad interface name '%s' (at "
+		           "most %d characters, no '/' or ',')", name, arg,
+		           IFNAMSIZ - 1);
+		return false;
+	}
+	if (source[0] == 'p' && if_nametoindex(arg) == 0) {
+		conf_error(p, e->line, "nic %s: host interface %s: %s", name,
+		           arg, strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+/*
+ * "wd0 /path/to/image [ro] [cache=none|writeback]" or, for net,
+ * "eth0 shm:/path/to/bus".
+ */
 static void
 device_entry(struct parser *p, const struct entry *e,
              struct rumpd_driver_conf *d, bool want_file)
 {
-	char buf[PATH_MAX + 64], *name, *source, *flag, *save = NULL;
+	char buf[PATH_MAX + 64], *name, *source, *extra, *save = NULL;
+	enum rumpd_cache cache = RUMPD_CACHE_DEFAULT;
 	struct rumpd_device *dev;
+	bool read_only = false;
 	struct stat st;
 
 	snprintf(buf, sizeof(buf), "%s", e->value);
 	name = strtok_r(buf, " \t", &save);
 	source = strtok_r(NULL, " \t", &save);
-	flag = strtok_r(NULL, " \t", &save);
 	if (name == NULL || source == NULL) {
 		conf_error(p, e->line, "%s: want '%s', not '%s'", e->key,
-		           want_file ? "NAME PATH [ro]" :
-		           "NAME shm:BUS|tap:IFNAME", e->value);
+		           want_file ? "NAME PATH [ro] [cache=none|writeback]" :
+		           "NAME shm:BUSFILE|tap:IFNAME|packet:IFNAME",
+		           e->value);
 		return;
 	}
 	if (!valid_name(name)) {
@@ -389,10 +467,12 @@ device_entry(struct parser *p, const struct entry *e,
 		           RUMPD_MAX_DEVICES);
 		return;
 	}
-	if (flag != NULL && (!want_file || strcmp(flag, "ro") != 0 ||
-	                     strtok_r(NULL, " \t", &save) != NULL)) {
-		conf_error(p, e->line, "%s %s: unknown option '%s'%s", e->key,
-		           name, flag, want_file ? " (only 'ro')" : "");
+	if (want_file) {
+		if (!disk_options(p, e, name, &save, &read_only, &cache))
+			return;
+	} else if ((extra = strtok_r(NULL, " \t", &save)) != NULL) {
+		conf_error(p, e->line, "%s %s: unknown option '%s'", e->key,
+		           name, extra);
 		return;
 	}
 	if (want_file) {
@@ -406,17 +486,287 @@ device_entry(struct parser *p, const struct entry *e,
 			           "file nor a block device", name, source);
 			return;
 		}
-	} else if (strncmp(source, "shm:", 4) != 0 &&
-	           strncmp(source, "tap:", 4) != 0) {
-		conf_error(p, e->line, "nic %s: want shm:BUS or tap:IFNAME, "
-		           "not '%s'", name, source);
+	} else if (!nic_source_ok(p, e, name, source)) {
 		return;
 	}
 	dev = &d->devices[d->ndevices++];
 	snprintf(dev->name, sizeof(dev->name), "%s", name);
 	snprintf(dev->source, sizeof(dev->source), "%s", source);
-	dev->read_only = flag != NULL;
+	dev->read_only = read_only;
+	dev->cache = cache;
 	dev->line = e->line;
+}
+
+/* ---- a net driver's addresses and routes -------------------------------- */
+
+struct ip_prefix {
+	int family;                /* AF_INET or AF_INET6 */
+	unsigned char a[16];
+	unsigned len;              /* prefix length in bits */
+};
+
+static bool
+parse_ip(const char *s, struct ip_prefix *ip)
+{
+	memset(ip, 0, sizeof(*ip));
+	if (inet_pton(AF_INET, s, ip->a) == 1) {
+		ip->family = AF_INET;
+		ip->len = 32;
+	} else if (inet_pton(AF_INET6, s, ip->a) == 1) {
+		ip->family = AF_INET6;
+		ip->len = 128;
+	} else {
+		return false;
+	}
+	return true;
+}
+
+/* "ADDR/LEN"; with min_len 1 an interface address, 0 a route's prefix. */
+static bool
+parse_prefix(const char *s, unsigned min_len, struct ip_prefix *ip)
+{
+	char buf[RUMPD_NET_TEXT];
+	const char *slash = strchr(s, '/');
+	unsigned max;
+
+	if (slash == NULL || (size_t)(slash - s) >= sizeof(buf))
+		return false;
+	memcpy(buf, s, (size_t)(slash - s));
+	buf[slash - s] = '\0';
+	if (!parse_ip(buf, ip))
+		return false;
+	max = ip->len;
+	return parse_uint(slash + 1, min_len, max, &ip->len) == 0;
+}
+
+/* Whether the first len bits of a and b agree. */
+static bool
+same_bits(const unsigned char *a, const unsigned char *b, unsigned len)
+{
+	unsigned bytes = len / 8, rest = len % 8;
+	unsigned char mask = (unsigned char)(0xff00u >> rest);
+
+	if (memcmp(a, b, bytes) != 0)
+		return false;
+	return rest == 0 || ((a[bytes] ^ b[bytes]) & mask) == 0;
+}
+
+static bool
+has_host_bits(const struct ip_prefix *ip)
+{
+	unsigned max = ip->family == AF_INET ? 32 : 128;
+
+	for (unsigned bit = ip->len; bit < max; bit++)
+		if (ip->a[bit / 8] & (0x80u >> (bit % 8)))
+			return true;
+	return false;
+}
+
+static bool
+link_local6(const struct ip_prefix *ip)
+{
+	return ip->family == AF_INET6 && ip->a[0] == 0xfe &&
+	       (ip->a[1] & 0xc0) == 0x80;
+}
+
+/* Splits "A B" into two words; false if there are not exactly two. */
+static bool
+two_words(const char *value, char *buf, size_t cap, char **first,
+          char **second)
+{
+	char *save = NULL;
+
+	if (snprintf(buf, cap, "%s", value) >= (int)cap)
+		return false;
+	*first = strtok_r(buf, " \t", &save);
+	*second = strtok_r(NULL, " \t", &save);
+	return *first != NULL && *second != NULL &&
+	       strtok_r(NULL, " \t", &save) == NULL;
+}
+
+/* "addr = eth0 10.0.0.2/24": one address of one interface. */
+static void
+net_addr_entry(struct parser *p, const struct entry *e,
+               struct rumpd_driver_conf *d)
+{
+	char buf[256], *ifname, *text;
+	struct rumpd_net_addr *a;
+	struct ip_prefix ip;
+
+	if (!two_words(e->value, buf, sizeof(buf), &ifname, &text)) {
+		conf_error(p, e->line, "addr: want 'NIC ADDRESS/PREFIX' (e.g. "
+		           "eth0 10.0.0.2/24), not '%s'", e->value);
+		return;
+	}
+	if (!valid_name(ifname)) {
+		conf_error(p, e->line, "addr: bad nic name '%s'", ifname);
+		return;
+	}
+	if (!parse_prefix(text, 1, &ip) || strlen(text) >= sizeof(a->addr)) {
+		conf_error(p, e->line, "addr %s: bad address '%s' (want "
+		           "10.0.0.2/24 or fd00::2/64)", ifname, text);
+		return;
+	}
+	for (unsigned i = 0; i < d->naddrs; i++)
+		if (strcmp(d->addrs[i].addr, text) == 0) {
+			conf_error(p, e->line, "addr %s again (first at line "
+			           "%d)", text, d->addrs[i].line);
+			return;
+		}
+	if (d->naddrs == RUMPD_MAX_NET_ADDRS) {
+		conf_error(p, e->line, "at most %d addresses per driver",
+		           RUMPD_MAX_NET_ADDRS);
+		return;
+	}
+	a = &d->addrs[d->naddrs++];
+	/* Checked against the NICs once all of them are known. */
+	snprintf(a->ifname, sizeof(a->ifname), "%s", ifname);
+	snprintf(a->addr, sizeof(a->addr), "%s", text);
+	a->line = e->line;
+}
+
+/* A route's destination as rumpnet sees it: "default" is the default of
+ * its gateway's family.  False if it is not one. */
+static bool
+route_dest(const char *dest, const char *gw, struct ip_prefix *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (strcmp(dest, "default") == 0)
+		out->family = strchr(gw, ':') != NULL ? AF_INET6 : AF_INET;
+	else if (strcmp(dest, "default4") == 0)
+		out->family = AF_INET;
+	else if (strcmp(dest, "default6") == 0)
+		out->family = AF_INET6;
+	else
+		return parse_prefix(dest, 0, out);
+	return true;
+}
+
+/* "route = DEST GW": DEST default, default4, default6 or a prefix. */
+static void
+net_route_entry(struct parser *p, const struct entry *e,
+                struct rumpd_driver_conf *d)
+{
+	char buf[256], gwaddr[RUMPD_NET_TEXT], *dest, *gw, *scope;
+	struct ip_prefix dst, via, other;
+	struct rumpd_net_route *r;
+	int want_family = 0;
+
+	if (!two_words(e->value, buf, sizeof(buf), &dest, &gw)) {
+		conf_error(p, e->line, "route: want 'DEST GATEWAY' (e.g. "
+		           "default 10.0.0.1), not '%s'", e->value);
+		return;
+	}
+	if (strcmp(dest, "default4") == 0) {
+		want_family = AF_INET;
+	} else if (strcmp(dest, "default6") == 0) {
+		want_family = AF_INET6;
+	} else if (strcmp(dest, "default") != 0) {
+		if (!parse_prefix(dest, 0, &dst) ||
+		    strlen(dest) >= sizeof(r->dest)) {
+			conf_error(p, e->line, "route: bad destination '%s' "
+			           "(want default, default4, default6 or a "
+			           "prefix such as 10.1.0.0/16)", dest);
+			return;
+		}
+		if (has_host_bits(&dst)) {
+			conf_error(p, e->line, "route: %s has bits set after "
+			           "its prefix length", dest);
+			return;
+		}
+		want_family = dst.family;
+	}
+	scope = strchr(gw, '%');
+	if (snprintf(gwaddr, sizeof(gwaddr), "%.*s", scope != NULL ?
+	             (int)(scope - gw) : (int)strlen(gw), gw) >=
+	    (int)sizeof(gwaddr) || !parse_ip(gwaddr, &via) ||
+	    strlen(gw) >= sizeof(r->gw)) {
+		conf_error(p, e->line, "route %s: bad gateway '%s' (want an "
+		           "address; fe80::1%%eth0 for a link-local one)", dest,
+		           gw);
+		return;
+	}
+	if (want_family != 0 && via.family != want_family) {
+		conf_error(p, e->line, "route %s: gateway %s is IPv%d, the "
+		           "destination IPv%d", dest, gw,
+		           via.family == AF_INET ? 4 : 6,
+		           want_family == AF_INET ? 4 : 6);
+		return;
+	}
+	if (link_local6(&via) != (scope != NULL)) {
+		conf_error(p, e->line, "route %s: %s", dest, scope != NULL ?
+		           "only a link-local gateway (fe80::/10) takes "
+		           "%NIC" : "a link-local gateway needs its NIC: "
+		           "fe80::1%eth0");
+		return;
+	}
+	route_dest(dest, gw, &dst);
+	for (unsigned i = 0; i < d->nroutes; i++)
+		if (route_dest(d->routes[i].dest, d->routes[i].gw, &other) &&
+		    other.family == dst.family && other.len == dst.len &&
+		    memcmp(other.a, dst.a, sizeof(dst.a)) == 0) {
+			conf_error(p, e->line, "route %s again (first at line "
+			           "%d)", dest, d->routes[i].line);
+			return;
+		}
+	if (d->nroutes == RUMPD_MAX_NET_ROUTES) {
+		conf_error(p, e->line, "at most %d routes per driver",
+		           RUMPD_MAX_NET_ROUTES);
+		return;
+	}
+	r = &d->routes[d->nroutes++];
+	snprintf(r->dest, sizeof(r->dest), "%s", dest);
+	snprintf(r->gw, sizeof(r->gw), "%s", gw);
+	r->line = e->line;
+}
+
+static bool
+has_nic(const struct rumpd_driver_conf *d, const char *name)
+{
+	for (unsigned i = 0; i < d->ndevices; i++)
+		if (strcmp(d->devices[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * What needs all of a net driver's keys: addresses on its own NICs, a
+ * gateway on one of its subnets (rumpnet would refuse it at every start,
+ * and rumpd would restart it into a crash loop).
+ */
+static void
+check_net(struct parser *p, const struct rumpd_driver_conf *d)
+{
+	for (unsigned i = 0; i < d->naddrs; i++)
+		if (!has_nic(d, d->addrs[i].ifname))
+			conf_error(p, d->addrs[i].line, "addr: [%s] has no nic "
+			           "'%s'", d->name, d->addrs[i].ifname);
+	for (unsigned i = 0; i < d->nroutes; i++) {
+		const struct rumpd_net_route *r = &d->routes[i];
+		const char *scope = strchr(r->gw, '%');
+		char gwaddr[RUMPD_NET_TEXT];
+		struct ip_prefix via, net;
+		bool reachable = false;
+
+		if (scope != NULL) {
+			if (!has_nic(d, scope + 1))
+				conf_error(p, r->line, "route %s: [%s] has no "
+				           "nic '%s'", r->dest, d->name,
+				           scope + 1);
+			continue;
+		}
+		snprintf(gwaddr, sizeof(gwaddr), "%s", r->gw);
+		if (!parse_ip(gwaddr, &via))
+			continue;     /* reported when read */
+		for (unsigned j = 0; j < d->naddrs && !reachable; j++)
+			reachable = parse_prefix(d->addrs[j].addr, 1, &net) &&
+			            net.family == via.family &&
+			            same_bits(net.a, via.a, net.len);
+		if (!reachable)
+			conf_error(p, r->line, "route %s: gateway %s is on no "
+			           "subnet of [%s]'s addresses", r->dest, r->gw,
+			           d->name);
+	}
 }
 
 static void
@@ -522,6 +872,10 @@ driver_section(struct parser *p, const struct section *s,
 			device_entry(p, e, d, true);
 		} else if (d->kind == KIND_NET && strcmp(k, "nic") == 0) {
 			device_entry(p, e, d, false);
+		} else if (d->kind == KIND_NET && strcmp(k, "addr") == 0) {
+			net_addr_entry(p, e, d);
+		} else if (d->kind == KIND_NET && strcmp(k, "route") == 0) {
+			net_route_entry(p, e, d);
 		} else if (ref_key != NULL && strcmp(k, ref_key) == 0) {
 			copy_value(p, e, d->ref, sizeof(d->ref), &d->ref_line);
 		} else if (d->kind == KIND_FS && strcmp(k, "device") == 0) {
@@ -600,6 +954,8 @@ check_references(struct parser *p, struct rumpd_config *cfg,
 				           " and more" : "");
 		}
 	}
+	if (d->kind == KIND_NET)
+		check_net(p, d);
 	if (d->kind == KIND_DISK && d->ndevices == 0)
 		conf_error(p, d->line, "[%s]: a disk driver needs at least one "
 		           "'device = NAME PATH'", d->name);
@@ -627,6 +983,40 @@ check_references(struct parser *p, struct rumpd_config *cfg,
 			           "driver [%s]", d->after[i]);
 }
 
+/* A TAP opens once (without multiqueue), and two stations on one packet
+ * socket's interface would each see the other's frames as foreign: each
+ * belongs to one NIC.  A bus is meant to be shared. */
+static void
+check_nic_owners(struct parser *p, const struct rumpd_config *cfg,
+                 unsigned di)
+{
+	const struct rumpd_driver_conf *a = &cfg->drivers[di];
+
+	for (unsigned i = 0; i < a->ndevices; i++) {
+		const struct rumpd_device *x = &a->devices[i];
+
+		if (strncmp(x->source, "shm:", 4) == 0)
+			continue;
+		for (unsigned dj = 0; dj <= di; dj++) {
+			const struct rumpd_driver_conf *b = &cfg->drivers[dj];
+			unsigned n = dj == di ? i : b->ndevices;
+
+			if (b->kind != KIND_NET)
+				continue;
+			for (unsigned j = 0; j < n; j++)
+				if (strcmp(b->devices[j].source,
+				           x->source) == 0) {
+					conf_error(p, x->line, "nic %s: %s is "
+					           "already [%s]'s nic %s (line "
+					           "%d)", x->name, x->source,
+					           b->name, b->devices[j].name,
+					           b->devices[j].line);
+					return;
+				}
+		}
+	}
+}
+
 /* Two fuse gateways on one directory, or two NBD gateways on one address,
  * would fight over it. */
 static void
@@ -652,6 +1042,8 @@ check_duplicates(struct parser *p, struct rumpd_config *cfg)
 				           "already [%s]'s (line %d)", a->listen,
 				           b->name, b->listen_line);
 		}
+		if (a->kind == KIND_NET)
+			check_nic_owners(p, cfg, i);
 	}
 }
 

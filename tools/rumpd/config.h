@@ -38,11 +38,40 @@ extern const struct rumpd_kind_info rumpd_kinds[KIND_COUNT];
 #define RUMPD_MAX_DEVICES 16
 #define RUMPD_MAX_AFTER 8
 
+/* A disk's cache mode (blk_file's cache=): default, O_DIRECT when the
+ * image allows it. */
+enum rumpd_cache {
+	RUMPD_CACHE_DEFAULT,
+	RUMPD_CACHE_NONE,
+	RUMPD_CACHE_WRITEBACK,
+};
+
 /* A device a driver serves: an image or block device (disk), a NIC (net). */
 struct rumpd_device {
 	char name[RUMP_NAME_MAX];
-	char source[PATH_MAX];     /* image path, "shm:BUS", "tap:IFNAME" */
+	char source[PATH_MAX];     /* image path, "shm:BUS", "tap:IFNAME",
+	                            * "packet:IFNAME" */
 	bool read_only;
+	enum rumpd_cache cache;    /* disks */
+	int line;
+};
+
+#define RUMPD_MAX_NET_ADDRS 16
+#define RUMPD_MAX_NET_ROUTES 16
+/* Room for "ffff:...:ffff/128", and a route's "fe80::1%IFNAME". */
+#define RUMPD_NET_TEXT 64
+
+/* A net driver's address: rumpnet's --addr IF=ADDR/PREFIX. */
+struct rumpd_net_addr {
+	char ifname[RUMP_NAME_MAX];
+	char addr[RUMPD_NET_TEXT]; /* "10.0.0.2/24", as checked */
+	int line;
+};
+
+/* A net driver's route: rumpnet's --route DEST=GW. */
+struct rumpd_net_route {
+	char dest[RUMPD_NET_TEXT]; /* default, default4, default6, PREFIX */
+	char gw[RUMPD_NET_TEXT];   /* an address, fe80::1%IF when link-local */
 	int line;
 };
 
@@ -70,6 +99,10 @@ struct rumpd_driver_conf {
 	int listen_line;
 	char mount[PATH_MAX];      /* fuse: the mount point */
 	int mount_line;
+	struct rumpd_net_addr addrs[RUMPD_MAX_NET_ADDRS];   /* net */
+	unsigned naddrs;
+	struct rumpd_net_route routes[RUMPD_MAX_NET_ROUTES];/* net */
+	unsigned nroutes;
 	char after[RUMPD_MAX_AFTER][RUMP_NAME_MAX];
 	int after_line[RUMPD_MAX_AFTER];
 	unsigned nafter;

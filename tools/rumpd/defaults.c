@@ -1,7 +1,8 @@
 /*
  * The built-in configuration, for "rumpd" with no file: every driver that
  * is installed (or built next to rumpd), on a disk image made on the
- * first run.  rumpnull is always there, so the supervisor itself always
+ * first run, and rumpnet on a network bus (and a TAP when root).
+ * rumpnull is always there, so the supervisor itself always
  * has something to show.
  */
 #include <errno.h>
@@ -21,6 +22,14 @@
 #define SECTOR 512ull
 /* The partition: from 1 MiB to 1 MiB before the end (the GPT backup). */
 #define PART_START_SECTORS 2048ull
+
+/* The default network: rumpnet is .1 (and ::1) on each; a peer on the bus
+ * or the host on the TAP takes .2.  ULA prefixes, never routed outside. */
+#define DEFAULT_BUS_ADDR4 "10.77.0.1/24"
+#define DEFAULT_BUS_ADDR6 "fd00:77::1/64"
+#define DEFAULT_TAP "rump0"
+#define DEFAULT_TAP_ADDR4 "10.78.0.1/24"
+#define DEFAULT_TAP_ADDR6 "fd00:78::1/64"
 
 extern char **environ;
 
@@ -208,32 +217,76 @@ can_make_tap(void)
 	int fd;
 
 	/* Not persistent: it goes away with the descriptor. */
-	if (rumpd_tap_open("rump0", &fd) != 0)
+	if (rumpd_tap_open(DEFAULT_TAP, &fd) != 0)
 		return false;
 	close(fd);
 	return true;
 }
 
-int
-rumpd_default_config(struct supervisor *sv)
+static int
+add_device(struct rumpd_driver_conf *d, const char *name, const char *fmt,
+           const char *arg)
+{
+	struct rumpd_device *dev = &d->devices[d->ndevices];
+
+	snprintf(dev->name, sizeof(dev->name), "%s", name);
+	if (snprintf(dev->source, sizeof(dev->source), fmt, arg) >=
+	    (int)sizeof(dev->source))
+		return ENAMETOOLONG;
+	d->ndevices++;
+	return 0;
+}
+
+static void
+add_addr(struct rumpd_driver_conf *d, const char *ifname, const char *addr)
+{
+	struct rumpd_net_addr *a = &d->addrs[d->naddrs++];
+
+	snprintf(a->ifname, sizeof(a->ifname), "%s", ifname);
+	snprintf(a->addr, sizeof(a->addr), "%s", addr);
+	a->line = -1;
+}
+
+/*
+ * rumpnet on a shared-memory bus in the state directory, which any
+ * rumpnet allowed to open the file joins; and as root on a TAP too, whose
+ * host side is left to the administrator: rumpd does not change the
+ * host's network (docs/rumpd.md says what to type).
+ */
+static int
+default_net(struct rumpd_config *cfg, const char *dir)
+{
+	struct rumpd_driver_conf *d;
+	int error;
+
+	if ((d = rumpd_config_add(cfg, "net", KIND_NET)) == NULL)
+		return ENOMEM;
+	if ((error = add_device(d, "eth0", "shm:%s/net.bus", dir)) != 0) {
+		rumpd_error("state directory name too long: %s", dir);
+		return error;
+	}
+	add_addr(d, "eth0", DEFAULT_BUS_ADDR4);
+	add_addr(d, "eth0", DEFAULT_BUS_ADDR6);
+	if (geteuid() == 0 && can_make_tap()) {
+		add_device(d, "eth1", "tap:%s", DEFAULT_TAP);
+		add_addr(d, "eth1", DEFAULT_TAP_ADDR4);
+		add_addr(d, "eth1", DEFAULT_TAP_ADDR6);
+	}
+	for (unsigned i = 0; i < d->ndevices; i++)
+		d->devices[i].line = -1;
+	return 0;
+}
+
+/* The disk image, rumpdisk on it, and what reads it if installed. */
+static int
+default_storage(struct supervisor *sv, const char *dir)
 {
 	struct rumpd_config *cfg = &sv->cfg;
 	struct rumpd_driver_conf *d;
-	char dir[PATH_MAX], image[PATH_MAX + 16];
+	char image[PATH_MAX + 16];
 	struct stat st;
 	int error;
 
-	rumpd_config_init(cfg, "built-in default");
-	if (rumpd_config_add(cfg, "null", KIND_NULL) == NULL)
-		return ENOMEM;
-	if (!have_program(KIND_DISK))
-		goto done;
-	if ((error = state_dir(dir, sizeof(dir))) != 0 ||
-	    (error = make_dirs(dir)) != 0) {
-		rumpd_error("no state directory for the default disk image "
-		            "(set RUMPD_STATE_DIR): %s", strerror(error));
-		return error;
-	}
 	if (snprintf(image, sizeof(image), "%s/disk.img", dir) >=
 	    (int)sizeof(d->devices[0].source)) {
 		rumpd_error("state directory name too long: %s", dir);
@@ -282,18 +335,35 @@ rumpd_default_config(struct supervisor *sv)
 			}
 		}
 	}
-	/* Until nic_shm lands, rumpnet's only wire is a TAP, which takes
-	 * root (and a kernel that lets us make one). */
-	if (geteuid() == 0 && can_make_tap() && have_program(KIND_NET)) {
-		if ((d = rumpd_config_add(cfg, "net", KIND_NET)) == NULL)
-			return ENOMEM;
-		snprintf(d->devices[0].name, sizeof(d->devices[0].name),
-		         "eth0");
-		snprintf(d->devices[0].source, sizeof(d->devices[0].source),
-		         "tap:rump0");
-		d->ndevices = 1;
+	return 0;
+}
+
+int
+rumpd_default_config(struct supervisor *sv)
+{
+	struct rumpd_config *cfg = &sv->cfg;
+	bool disk, net;
+	char dir[PATH_MAX];
+	int error;
+
+	rumpd_config_init(cfg, "built-in default");
+	if (rumpd_config_add(cfg, "null", KIND_NULL) == NULL)
+		return ENOMEM;
+	disk = have_program(KIND_DISK);
+	net = have_program(KIND_NET);
+	if (disk || net) {
+		if ((error = state_dir(dir, sizeof(dir))) != 0 ||
+		    (error = make_dirs(dir)) != 0) {
+			rumpd_error("no state directory for the default disk "
+			            "image and network bus (set "
+			            "RUMPD_STATE_DIR): %s", strerror(error));
+			return error;
+		}
 	}
-done:
+	if (disk && (error = default_storage(sv, dir)) != 0)
+		return error;
+	if (net && (error = default_net(cfg, dir)) != 0)
+		return error;
 	if ((error = rumpd_config_finish(cfg)) != 0)
 		rumpd_error("the built-in configuration is wrong: %s",
 		            strerror(error));

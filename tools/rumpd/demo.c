@@ -4,12 +4,14 @@
  * disk read with the protocol's fixed newstyle handshake, option GO and
  * one READ).  rumpd --once does this and exits; every start shows it.
  */
+#include <arpa/inet.h>
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <inttypes.h>
 #include <netdb.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -366,4 +368,114 @@ out:
 		rumpd_log("wrote, fsynced and read back %u KiB in %s", LEN /
 		          1024, mount);
 	return error;
+}
+
+/* ---- the network: what to type to reach it ------------------------------ */
+
+/*
+ * A free neighbour of addr ("10.77.0.1/24" -> "10.77.0.2/24") for a peer
+ * to take: the next address up, or down at the top of the subnet.  False
+ * when the subnet has no room (/31, /32, /127, /128).
+ */
+static bool
+neighbour(const char *addr, char *buf, size_t cap)
+{
+	unsigned char a[16], b[16];
+	char text[INET6_ADDRSTRLEN], host[INET6_ADDRSTRLEN];
+	const char *slash = strchr(addr, '/');
+	int family = strchr(addr, ':') != NULL ? AF_INET6 : AF_INET;
+	unsigned bytes = family == AF_INET ? 4 : 16, len, hostbits;
+
+	if (slash == NULL || (size_t)(slash - addr) >= sizeof(text))
+		return false;
+	snprintf(text, sizeof(text), "%.*s", (int)(slash - addr), addr);
+	len = (unsigned)atoi(slash + 1);
+	hostbits = bytes * 8 - len;
+	if (inet_pton(family, text, a) != 1 || hostbits < 2)
+		return false;
+	for (int step = 1; step >= -1; step -= 2) {
+		unsigned top = 0, bottom = 0;
+		int i;
+
+		memcpy(b, a, bytes);
+		for (i = (int)bytes - 1; i >= 0; i--) {
+			b[i] = (unsigned char)(b[i] + step);
+			if (b[i] != (step > 0 ? 0 : 0xff))
+				break;
+		}
+		/* Still in the subnet, and not its first or (IPv4) last. */
+		for (unsigned bit = len; bit < bytes * 8; bit++) {
+			unsigned v = (b[bit / 8] >> (7 - bit % 8)) & 1;
+
+			top += v;
+			bottom += !v;
+		}
+		if (i < 0 || memcmp(a, b, len / 8) != 0 ||
+		    (len % 8 != 0 && (a[len / 8] ^ b[len / 8]) &
+		     (0xff00u >> (len % 8))) || bottom == hostbits ||
+		    (family == AF_INET && top == hostbits))
+			continue;
+		if (inet_ntop(family, b, host, sizeof(host)) == NULL)
+			return false;
+		return snprintf(buf, cap, "%s/%u", host, len) < (int)cap;
+	}
+	return false;
+}
+
+void
+rumpd_demo_net_reach(const struct rumpd_driver *d)
+{
+	const struct rumpd_driver_conf *c = d->conf;
+	char peer[512], host[1024], them[256], nb[RUMPD_NET_TEXT];
+
+	rumpd_log("reach %s with: rumpctl -s %s net list", c->name,
+	          d->endpoint);
+	for (unsigned i = 0; i < c->ndevices; i++) {
+		const char *nic = c->devices[i].name;
+		const char *src = c->devices[i].source;
+		size_t np = 0, nh = 0, nt = 0;
+
+		peer[0] = host[0] = them[0] = '\0';
+		for (unsigned j = 0; j < c->naddrs; j++) {
+			const char *addr = c->addrs[j].addr;
+			int slash = (int)strcspn(addr, "/");
+
+			if (strcmp(c->addrs[j].ifname, nic) != 0)
+				continue;
+			nt += (size_t)snprintf(them + nt, nt < sizeof(them) ?
+			                       sizeof(them) - nt : 0, " %.*s",
+			                       slash, addr);
+			if (!neighbour(addr, nb, sizeof(nb)))
+				continue;
+			np += (size_t)snprintf(peer + np, np < sizeof(peer) ?
+			                       sizeof(peer) - np : 0,
+			                       " --addr eth0=%s", nb);
+			nh += (size_t)snprintf(host + nh, nh < sizeof(host) ?
+			                       sizeof(host) - nh : 0,
+			                       "ip addr add %s dev %s; ", nb,
+			                       src + 4);
+		}
+		if (nt >= sizeof(them) || np >= sizeof(peer) ||
+		    nh >= sizeof(host))
+			continue;
+		if (strncmp(src, "shm:", 4) == 0)
+			rumpd_log("%s %s is on bus %s (%s): join it with: "
+			          "rumpnet --if eth0=%s%s --socket PEER.sock; "
+			          "then run programs there with "
+			          "RUMP_SERVER=PEER.sock "
+			          "LD_PRELOAD=librumphijack.so", c->name, nic,
+			          src + 4, them[0] ? them + 1 : "no address",
+			          src, peer);
+		else if (strncmp(src, "tap:", 4) == 0)
+			rumpd_log("%s %s is on TAP %s (%s): reach it from "
+			          "the host with: ip link set %s up; %sping "
+			          "%.*s", c->name, nic, src + 4,
+			          them[0] ? them + 1 : "no address", src + 4,
+			          host, them[0] ? (int)strcspn(them + 1, " ") :
+			          0, them + 1);
+		else
+			rumpd_log("%s %s is on host interface %s (%s)",
+			          c->name, nic, src + 7,
+			          them[0] ? them + 1 : "no address");
+	}
 }

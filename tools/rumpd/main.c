@@ -623,8 +623,10 @@ show_how_to_reach(const struct supervisor *sv)
 			rumpd_log("reach %s with: ls %s", c->name, c->mount);
 			break;
 		case KIND_FS:
-		case KIND_NET:
 			rumpd_log("reach %s at %s", c->name, d->endpoint);
+			break;
+		case KIND_NET:
+			rumpd_demo_net_reach(d);
 			break;
 		case KIND_COUNT:
 			break;

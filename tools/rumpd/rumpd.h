@@ -60,6 +60,9 @@ void ctl_trigger_reply(struct supervisor *sv, int session, uint64_t reqid,
  * back and removed. */
 int rumpd_demo_nbd(const struct rumpd_driver *d, const char *export);
 int rumpd_demo_fuse(const struct rumpd_driver *d, bool write_test);
+/* Says how to reach each of a net driver's NICs: a bus to join, a TAP's
+ * host side to set up. */
+void rumpd_demo_net_reach(const struct rumpd_driver *d);
 
 /* defaults.c: the configuration when no file is given. */
 int rumpd_default_config(struct supervisor *sv);

@@ -86,6 +86,62 @@ expect_error '[null]
 driver = null
 restart_backoff = 50' 'bad.conf:3: restart_backoff: want a duration'
 
+# A net driver: its NICs, addresses and routes.
+net='[net]
+driver = net
+nic = eth0 shm:./bus'
+expect_error '[net]
+driver = net
+nic = eth0 usb:1' "bad.conf:3: nic eth0: want shm:BUSFILE, tap:IFNAME or \
+packet:IFNAME, not 'usb:1'"
+expect_error '[net]
+driver = net
+nic = eth0 packet:nosuch0' \
+	'bad.conf:3: nic eth0: host interface nosuch0: No such device'
+expect_error '[net]
+driver = net
+nic = eth0 tap:' "bad.conf:3: nic eth0: 'tap:' names nothing"
+expect_error "$net
+addr = eth1 10.0.0.2/24" "bad.conf:4: addr: \[net\] has no nic 'eth1'"
+expect_error "$net
+addr = eth0 10.0.0.300/24" "bad.conf:4: addr eth0: bad address '10.0.0.300/24'"
+expect_error "$net
+addr = eth0 10.0.0.2" "bad.conf:4: addr eth0: bad address '10.0.0.2'"
+expect_error "$net
+addr = eth0 fd00::2/129" "bad.conf:4: addr eth0: bad address"
+expect_error "$net
+addr = eth0" "bad.conf:4: addr: want 'NIC ADDRESS/PREFIX'"
+expect_error "$net
+addr = eth0 10.0.0.2/24
+route = default4 fd00::1" \
+	'bad.conf:5: route default4: gateway fd00::1 is IPv6, the destination IPv4'
+expect_error "$net
+addr = eth0 10.0.0.2/24
+route = default 10.9.0.1" \
+	'bad.conf:5: route default: gateway 10.9.0.1 is on no subnet'
+expect_error "$net
+addr = eth0 10.0.0.2/24
+route = 10.1.0.1/16 10.0.0.1" \
+	'bad.conf:5: route: 10.1.0.1/16 has bits set after its prefix length'
+expect_error "$net
+route = default6 fe80::1" \
+	'bad.conf:4: route default6: a link-local gateway needs its NIC'
+expect_error "$net
+route = default6 fe80::1%eth9" "bad.conf:4: route default6: \[net\] has no \
+nic 'eth9'"
+expect_error "$net
+addr = eth0 10.0.0.2/24
+route = default 10.0.0.1
+route = default4 10.0.0.254" \
+	'bad.conf:6: route default4 again \(first at line 5\)'
+expect_error '[a]
+driver = net
+nic = eth0 tap:rump9
+[b]
+driver = net
+nic = eth0 tap:rump9' "bad.conf:6: nic eth0: tap:rump9 is already \[a\]'s \
+nic eth0 \(line 3\)"
+
 # Every error at once, not one per run.
 printf '%s\n' '[null]' 'driver = null' 'colour = blue' 'size = 3' > bad.conf
 "$RUMPD" -c bad.conf 2> err && fail "accepted a bad configuration"
@@ -96,4 +152,9 @@ grep -q 'bad.conf:3:' err && grep -q 'bad.conf:4:' err &&
 printf '%s\n' '[disk]' 'driver = disk' 'device = wd0 ./good.img ro' \
 	> good.conf
 "$RUMPD" -c good.conf --check || fail "a good configuration was refused"
+printf '%s\n' "$net" 'nic = eth1 packet:lo' 'addr = eth0 10.0.0.2/24' \
+	'addr = eth0 fd00::2/64' 'route = default 10.0.0.1' \
+	'route = 2001:db8::/32 fe80::1%eth1' 'route = 10.8.0.0/16 10.0.0.3' \
+	> net.conf
+"$RUMPD" -c net.conf --check || fail "a good net configuration was refused"
 echo "badconfig: ok"
