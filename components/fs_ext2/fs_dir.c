@@ -74,13 +74,24 @@ dtype_of(int ftype, uint16_t mode)
 	return (uint8_t)((mode >> 12) & 15);
 }
 
+/*
+ * Every change to directory blocks goes through dir_add, dir_remove and
+ * dir_retarget, which ask the name index (fs_dindex.c) first: it must
+ * see them all to stay complete.
+ */
+
 /* The inode a name in dir refers to: ENOENT if none. */
 static int
 dir_find(struct fs_ext2 *m, ext2_ino_t dir, const char *name, size_t len,
          ext2_ino_t *ino)
 {
-	errcode_t ec = ext2fs_lookup(m->fs, dir, name, (int)len, NULL, ino);
+	errcode_t ec;
+	int error;
 
+	error = fs_dindex_find(m, dir, name, len, ino);
+	if (error != FS_DINDEX_UNINDEXED)
+		return error;
+	ec = ext2fs_lookup(m->fs, dir, name, (int)len, NULL, ino);
 	return ec == EXT2_ET_FILE_NOT_FOUND ? ENOENT : E(ec);
 }
 
@@ -90,7 +101,13 @@ static int
 dir_add(struct fs_ext2 *m, ext2_ino_t dir, const char *name, ext2_ino_t ino,
         int ftype)
 {
-	errcode_t ec = ext2fs_link(m->fs, dir, name, ino, ftype);
+	errcode_t ec;
+	int error;
+
+	error = fs_dindex_add(m, dir, name, strlen(name), ino, ftype);
+	if (error != FS_DINDEX_UNINDEXED)
+		return error;
+	ec = ext2fs_link(m->fs, dir, name, ino, ftype);
 
 	if (ec == EXT2_ET_DIR_NO_SPACE) {
 		ec = ext2fs_expand_dir(m->fs, dir);
@@ -98,6 +115,19 @@ dir_add(struct fs_ext2 *m, ext2_ino_t dir, const char *name, ext2_ino_t ino,
 			ec = ext2fs_link(m->fs, dir, name, ino, ftype);
 	}
 	return E(ec);
+}
+
+/* Removes the entry name -> ino (NUL-terminated name). */
+static int
+dir_remove(struct fs_ext2 *m, ext2_ino_t dir, const char *name,
+           ext2_ino_t ino)
+{
+	int error;
+
+	error = fs_dindex_remove(m, dir, name, strlen(name), ino);
+	if (error != FS_DINDEX_UNINDEXED)
+		return error;
+	return E(ext2fs_unlink(m->fs, dir, name, ino, 0));
 }
 
 /* A directory's link count, with dir_nlink's "1 means many". */
@@ -160,6 +190,8 @@ free_inode(struct fs_ext2 *m, ext2_ino_t ino, struct ext2_inode_large *in)
 	if ((error = fs_write_inode(m, ino, in)) != 0)
 		return error;
 	ext2fs_inode_alloc_stats2(m->fs, ino, -1, LINUX_S_ISDIR(in->i_mode));
+	if (LINUX_S_ISDIR(in->i_mode))
+		fs_dindex_forget(m, ino);
 	return 0;
 }
 
@@ -299,7 +331,11 @@ dir_retarget(struct fs_ext2 *m, ext2_ino_t dir, const char *name, size_t len,
 		.filetype = ext2fs_has_feature_filetype(m->fs->super),
 	};
 	errcode_t ec;
+	int error;
 
+	error = fs_dindex_retarget(m, dir, name, len, ino, ftype);
+	if (error != FS_DINDEX_UNINDEXED)
+		return error;
 	ec = ext2fs_dir_iterate2(m->fs, dir, iter_flags(m, dir), NULL,
 	                         retarget_cb, &c);
 	if (ec)
@@ -722,7 +758,7 @@ make_dir(struct fs_ext2 *m, const struct fs_ext2_create *c, ext2_ino_t dir,
 	return 0;
 
 unlink:
-	if (E(ext2fs_unlink(m->fs, dir, nm, ino, 0)) != 0) {
+	if (dir_remove(m, dir, nm, ino) != 0) {
 		fs_mark_error(m, "mkdir", error);
 		return error;
 	}
@@ -886,8 +922,7 @@ fs_ext2_link(struct fs_ext2 *m, const struct rump_fh *fh,
 	in.i_links_count++;
 	fs_touch(m, &in, FS_TOUCH_CTIME);
 	if ((error = fs_write_inode(m, ino, &in)) != 0) {
-		if (E(ext2fs_unlink(m->fs, (ext2_ino_t)dir->ino, nm, ino,
-		                    0)) != 0)
+		if (dir_remove(m, (ext2_ino_t)dir->ino, nm, ino) != 0)
 			fs_mark_error(m, "link", error);
 		return error;
 	}
@@ -921,7 +956,7 @@ fs_ext2_unlink(struct fs_ext2 *m, const struct rump_fh *dir,
 		return EISDIR;
 	if (m->read_only)
 		return EROFS;
-	if ((error = E(ext2fs_unlink(m->fs, d, nm, ino, 0))) != 0 ||
+	if ((error = dir_remove(m, d, nm, ino)) != 0 ||
 	    (error = dir_changed(m, d, 0)) != 0)
 		return error;
 	return drop_link(m, ino, &in);
@@ -953,7 +988,7 @@ fs_ext2_rmdir(struct fs_ext2 *m, const struct rump_fh *dir,
 		return EROFS;
 	if ((error = dir_empty(m, ino)) != 0)
 		return error;
-	if ((error = E(ext2fs_unlink(m->fs, d, nm, ino, 0))) != 0 ||
+	if ((error = dir_remove(m, d, nm, ino)) != 0 ||
 	    (error = dir_changed(m, d, -1)) != 0)
 		return error;
 	return free_inode(m, ino, &in);
@@ -1091,9 +1126,8 @@ fs_ext2_rename(struct fs_ext2 *m, const struct rump_fh *from_dir,
 		                            ftype_of(src.i_mode))) != 0) {
 			return error;
 		}
-		if ((error = E(ext2fs_unlink(m->fs, fd, fnm, sino, 0))) != 0) {
-			if (dino != 0 ||
-			    E(ext2fs_unlink(m->fs, td, tnm, sino, 0)) != 0)
+		if ((error = dir_remove(m, fd, fnm, sino)) != 0) {
+			if (dino != 0 || dir_remove(m, td, tnm, sino) != 0)
 				fs_mark_error(m, "rename", error);
 			return error;
 		}

@@ -387,11 +387,6 @@ check_features(const struct ext2_super_block *sb, bool rw, char *why,
 		    ro_compat & ~RO_COMPAT_RW_OK);
 		return EROFS;
 	}
-	if (incompat & EXT3_FEATURE_INCOMPAT_RECOVER) {
-		say(why, cap, "the journal needs recovery; run e2fsck, or "
-		    "mount with --ro (without the journal's changes)");
-		return EROFS;
-	}
 	if (sb->s_state & EXT2_ERROR_FS) {
 		say(why, cap, "the file system has errors; run e2fsck, or "
 		    "mount with --ro");
@@ -400,8 +395,41 @@ check_features(const struct ext2_super_block *sb, bool rw, char *why,
 	return 0;
 }
 
-/* libext2fs's allocation callbacks keep m->fresh: a block allocated
- * since the last commit, freed again, is no longer fresh. */
+/*
+ * libext2fs's allocation callbacks keep m->fresh, the blocks allocated
+ * since the last commit.  A freed block's cached content is dropped; one
+ * allocated since, freed again, is simply free; one the committed state
+ * uses is held in use until the next commit (fs_io_freed), so that no
+ * file's data lands in it, in place, before the commit that frees it.
+ */
+static void
+blocks_freed(struct fs_ext2 *m, blk64_t blk, uint64_t num)
+{
+	uint64_t i = 0, j;
+	bool fresh;
+	int error;
+
+	while (i < num) {
+		fresh = ext2fs_test_block_bitmap2(m->fresh, blk + i) != 0;
+		for (j = i + 1; j < num &&
+		     (ext2fs_test_block_bitmap2(m->fresh, blk + j) != 0) ==
+		     fresh; j++)
+			;
+		if (fresh)
+			ext2fs_unmark_block_bitmap_range2(m->fresh, blk + i,
+			                                  (unsigned)(j - i));
+		error = fs_io_freed(m->fs->io, m->fs->block_map, blk + i,
+		                    j - i, fresh);
+		if (error)
+			rumpuser_log(RUMPUSER_LOG_WARN, "fs_ext2", "cannot "
+			             "hold %" PRIu64 " freed blocks until the "
+			             "next commit (%s): a crash before it may "
+			             "show them reused", j - i,
+			             strerror(error));
+		i = j;
+	}
+}
+
 static void
 fresh_one(ext2_filsys fs, blk64_t blk, int inuse)
 {
@@ -410,7 +438,7 @@ fresh_one(ext2_filsys fs, blk64_t blk, int inuse)
 	if (inuse > 0)
 		ext2fs_mark_block_bitmap2(m->fresh, blk);
 	else
-		ext2fs_unmark_block_bitmap2(m->fresh, blk);
+		blocks_freed(m, blk, 1);
 }
 
 static void
@@ -421,7 +449,7 @@ fresh_range(ext2_filsys fs, blk64_t blk, blk_t num, int inuse)
 	if (inuse > 0)
 		ext2fs_mark_block_bitmap_range2(m->fresh, blk, num);
 	else
-		ext2fs_unmark_block_bitmap_range2(m->fresh, blk, num);
+		blocks_freed(m, blk, num);
 }
 
 static const char *
@@ -438,20 +466,171 @@ fs_type_name(const struct ext2_super_block *sb)
 	return "ext2";
 }
 
+static int
+open_fs(const struct fs_ext2_backend *be, size_t cache_bytes, bool rw,
+        ext2_filsys *fsp, char *why, size_t cap)
+{
+	struct fs_io_params params = { .be = be, .cache_bytes = cache_bytes };
+	char name[48];
+	errcode_t ec;
+	int flags;
+
+	fs_io_name(&params, name, sizeof(name));
+	flags = EXT2_FLAG_64BITS | EXT2_FLAG_NOFREE_ON_ERROR |
+	        (rw ? EXT2_FLAG_RW : 0);
+	ec = ext2fs_open2(name, NULL, flags, 0, 0, &fs_io_manager, fsp);
+	if (ec) {
+		say(why, cap, "cannot open the file system: %s",
+		    error_message(ec));
+		if (*fsp != NULL) {
+			ext2fs_free(*fsp);
+			*fsp = NULL;
+		}
+		return E(ec);
+	}
+	return 0;
+}
+
+/* Closes what must not reach the image (a refused or superseded open). */
+static void
+discard_fs(ext2_filsys fs)
+{
+	fs->flags &= ~(EXT2_FLAG_DIRTY | EXT2_FLAG_IB_DIRTY |
+	               EXT2_FLAG_BB_DIRTY);
+	if (ext2fs_close2(fs, 0) != 0)
+		ext2fs_free(fs);
+}
+
+struct replay_home {
+	const struct fs_ext2_backend *be;
+	unsigned bs;
+};
+
+static int
+put_home(void *ctx, uint64_t blk, const void *data)
+{
+	const struct replay_home *h = ctx;
+
+	return h->be->write(h->be->ctx, blk * h->bs, data, h->bs);
+}
+
+/*
+ * The journal at mount.  When the file system needs recovery, the log is
+ * replayed: read-write, into the image, made stable and emptied, as the
+ * kernel does; read-only, into an overlay in memory (*ovp) that the
+ * mount reads through, so that a read-only mount sees the same
+ * consistent state a read-write one would, and the image is not touched.
+ * *reopen: the file system must be opened again to see the result.
+ * Read-write, *jp is the journal commits write to.
+ */
+static int
+mount_journal(struct fs_ext2 *m, const struct fs_ext2_backend *be, bool rw,
+              const char *name, struct fs_journal **jp,
+              struct fs_overlay **ovp, bool *reopen, char *why, size_t cap)
+{
+	struct ext2_super_block *sb = m->fs->super;
+	bool recover = ext2fs_has_feature_journal_needs_recovery(sb);
+	struct replay_home home = { .be = be, .bs = m->fs->blocksize };
+	struct fs_journal *j = NULL;
+	unsigned ntx = 0, nblocks = 0;
+	int error;
+
+	*reopen = false;
+	if (!ext2fs_has_feature_journal(sb)) {
+		if (recover && rw) {
+			say(why, cap, "the file system needs recovery but has "
+			    "no journal; run e2fsck");
+			return EROFS;
+		}
+		return 0;
+	}
+	if ((error = fs_journal_open(m->fs, be, &j, why, cap)) != 0) {
+		if (rw)
+			return error;
+		rumpuser_log(RUMPUSER_LOG_WARN, "fs_ext2", "%s: %s; mounted "
+		             "read-only without the journal%s", name, why,
+		             recover ? ", whose changes are not visible" : "");
+		return 0;
+	}
+	if (rw && (error = fs_journal_check_rw(j, why, cap)) != 0)
+		goto fail;
+	if (!recover || !fs_journal_needs_recovery(j)) {
+		/* A log the superblock does not ask for is stale: the
+		 * kernel wipes it too. */
+		if (fs_journal_needs_recovery(j)) {
+			rumpuser_log(RUMPUSER_LOG_WARN, "fs_ext2", "%s: the "
+			             "journal holds transactions the file "
+			             "system does not need; ignored", name);
+			if (rw && (error = fs_journal_reset(j)) != 0) {
+				say(why, cap, "cannot reset the journal: %s",
+				    strerror(error));
+				goto fail;
+			}
+		}
+		goto done;
+	}
+	if (rw) {
+		error = fs_journal_recover(j, put_home, &home, &ntx, &nblocks,
+		                           why, cap);
+		if (error == 0 && ((error = be->flush(be->ctx)) != 0 ||
+		                   (error = fs_journal_reset(j)) != 0 ||
+		                   (error = be->flush(be->ctx)) != 0))
+			say(why, cap, "cannot write the replayed journal: %s",
+			    strerror(error));
+	} else {
+		if ((error = fs_overlay_create(be, m->fs->blocksize,
+		                               ovp)) != 0) {
+			say(why, cap, "out of memory");
+			goto fail;
+		}
+		error = fs_journal_recover(j, fs_overlay_put, *ovp, &ntx,
+		                           &nblocks, why, cap);
+		if (error == E2BIG)
+			say(why, cap, "the journal needs recovery and holds "
+			    "too much to replay in memory; mount read-write "
+			    "(which replays it) or run e2fsck");
+	}
+	if (error)
+		goto fail;
+	rumpuser_log(RUMPUSER_LOG_INFO, "fs_ext2", "%s: journal replayed%s: "
+	             "%u transactions, %u blocks", name,
+	             rw ? "" : " in memory (read-only)", ntx, nblocks);
+	*reopen = true;
+done:
+	if (!rw) {
+		fs_journal_close(j);
+		return 0;
+	}
+	/* The log is empty now: the features can change. */
+	if ((error = fs_journal_set_features(j,
+	             ext2fs_has_feature_metadata_csum(sb),
+	             ext2fs_has_feature_64bit(sb))) != 0) {
+		say(why, cap, "cannot write the journal superblock: %s",
+		    strerror(error));
+		goto fail;
+	}
+	*jp = j;
+	return 0;
+
+fail:
+	fs_journal_close(j);
+	return error;
+}
+
 int
 fs_ext2_mount(const struct fs_ext2_backend *be,
               const struct fs_ext2_mount_opts *opts, struct fs_ext2 **fsp,
               char *why, size_t cap)
 {
-	struct fs_io_params params = { .be = be,
-	                               .cache_bytes = opts->cache_bytes };
+	const char *name = opts->name ? opts->name : "the file system";
 	struct ext2_inode_large root;
 	struct ext2_super_block *sb;
+	struct fs_journal *jnl = NULL;
+	struct fs_overlay *ov = NULL;
 	struct fs_ext2 *m;
-	char name[48];
 	errcode_t ec;
-	int error, flags;
-	bool rw = !opts->read_only;
+	int error;
+	bool rw = !opts->read_only, reopen;
 
 	say(why, cap, "unknown error");
 	/* Idempotent; makes error_message() know the EXT2_ET_* codes. */
@@ -466,34 +645,43 @@ fs_ext2_mount(const struct fs_ext2_backend *be,
 	}
 	memset(m, 0, sizeof(*m));
 	m->read_only = !rw;
-	fs_io_name(&params, name, sizeof(name));
-	flags = EXT2_FLAG_64BITS | EXT2_FLAG_NOFREE_ON_ERROR |
-	        (rw ? EXT2_FLAG_RW : 0);
-	ec = ext2fs_open2(name, NULL, flags, 0, 0, &fs_io_manager, &m->fs);
-	if (ec) {
-		say(why, cap, "cannot open the file system: %s",
-		    error_message(ec));
-		if (m->fs != NULL) {
-			ext2fs_free(m->fs);
-			m->fs = NULL;
-		}
-		error = E(ec);
+	if ((error = open_fs(be, opts->cache_bytes, rw, &m->fs, why,
+	                     cap)) != 0)
 		goto fail;
+	if ((error = check_features(m->fs->super, rw, why, cap)) != 0)
+		goto fail;
+	why[0] = '\0';
+	error = mount_journal(m, be, rw, name, &jnl, &ov, &reopen, why, cap);
+	if (error)
+		goto fail;
+	if (reopen) {
+		discard_fs(m->fs);
+		m->fs = NULL;
+		if ((error = open_fs(ov ? fs_overlay_backend(ov) : be,
+		                     opts->cache_bytes, rw, &m->fs, why,
+		                     cap)) != 0)
+			goto fail;
+		if (ov != NULL) {
+			fs_io_adopt_overlay(m->fs->io, ov);
+			ov = NULL;
+		}
+		/* The replayed superblock may say "has errors". */
+		if ((error = check_features(m->fs->super, rw, why, cap)) != 0)
+			goto fail;
 	}
 	sb = m->fs->super;
-	if ((error = check_features(sb, rw, why, cap)) != 0)
-		goto fail;
 	ec = ext2fs_read_bitmaps(m->fs);
 	if ((ec == EXT2_ET_BLOCK_BITMAP_CSUM_INVALID ||
-	     ec == EXT2_ET_INODE_BITMAP_CSUM_INVALID) && rw &&
+	     ec == EXT2_ET_INODE_BITMAP_CSUM_INVALID) && rw && jnl == NULL &&
 	    !(sb->s_state & EXT2_VALID_FS)) {
-		/* A stop in the middle of a flush: bitmaps go out before
-		 * the descriptors holding their checksums, and hold at
-		 * least every bit in use (fs_io.c), so they are safe to
-		 * use.  The next flush writes them with fresh checksums. */
+		/* A stop in the middle of a flush without a journal:
+		 * bitmaps go out before the descriptors holding their
+		 * checksums, and hold at least every bit in use (fs_io.c),
+		 * so they are safe to use.  The next flush writes them with
+		 * fresh checksums. */
 		rumpuser_log(RUMPUSER_LOG_WARN, "fs_ext2", "%s: allocation "
 		             "bitmaps of an interrupted flush; using them",
-		             opts->name ? opts->name : "the image");
+		             name);
 		m->fs->flags |= EXT2_FLAG_IGNORE_CSUM_ERRORS;
 		ec = ext2fs_read_bitmaps(m->fs);
 		m->fs->flags &= ~EXT2_FLAG_IGNORE_CSUM_ERRORS;
@@ -551,16 +739,19 @@ fs_ext2_mount(const struct fs_ext2_backend *be,
 		struct rump_timespec now;
 
 		/* Marked in use until a clean unmount, as the kernel does,
-		 * so that a crash sends e2fsck looking.  Backup superblocks
-		 * are left alone while mounted. */
+		 * so that a crash sends e2fsck looking; and, with a journal,
+		 * "needs recovery", so that e2fsck and the kernel replay
+		 * what we log.  Written in place before any transaction.
+		 * Backup superblocks are left alone while mounted. */
 		if (!(sb->s_state & EXT2_VALID_FS))
 			rumpuser_log(RUMPUSER_LOG_WARN, "fs_ext2",
-			             "%s was not cleanly unmounted",
-			             opts->name ? opts->name : "the file system");
+			             "%s was not cleanly unmounted", name);
 		now_ts(&now);
 		sb->s_state &= (uint16_t)~EXT2_VALID_FS;
 		sb->s_mnt_count++;
 		sb->s_mtime = (uint32_t)now.sec;
+		if (jnl != NULL)
+			ext2fs_set_feature_journal_needs_recovery(sb);
 		m->fs->flags |= EXT2_FLAG_MASTER_SB_ONLY;
 		ext2fs_mark_super_dirty(m->fs);
 		if ((error = fs_ext2_commit(m)) != 0) {
@@ -568,21 +759,19 @@ fs_ext2_mount(const struct fs_ext2_backend *be,
 			    strerror(error));
 			goto fail;
 		}
-	} else if (sb->s_feature_incompat & EXT3_FEATURE_INCOMPAT_RECOVER) {
-		rumpuser_log(RUMPUSER_LOG_WARN, "fs_ext2", "%s: the journal "
-		             "needs recovery; its changes are not visible",
-		             opts->name ? opts->name : "the file system");
+		if (jnl != NULL) {
+			fs_io_set_journal(m->fs->io, m->fs, jnl);
+			jnl = NULL;
+		}
 	}
 	*fsp = m;
 	return 0;
 
 fail:
-	if (m->fs != NULL) {
-		/* Nothing we wrote must reach the image after a refusal. */
-		m->fs->flags &= ~(EXT2_FLAG_DIRTY | EXT2_FLAG_IB_DIRTY |
-		                  EXT2_FLAG_BB_DIRTY);
-		ext2fs_close2(m->fs, 0);
-	}
+	fs_journal_close(jnl);
+	fs_overlay_destroy(ov);
+	if (m->fs != NULL)
+		discard_fs(m->fs);
 	if (m->fresh != NULL)
 		ext2fs_free_block_bitmap(m->fresh);
 	rumpuser_free(m->blockbuf, 0);
@@ -594,14 +783,23 @@ int
 fs_ext2_unmount(struct fs_ext2 *m)
 {
 	errcode_t ec = 0;
+	int error = 0;
 
 	if (m == NULL)
 		return 0;
 	if (!m->read_only) {
-		m->fs->super->s_state |= EXT2_VALID_FS;
+		/* The last transaction, checkpointed; then, in place, the
+		 * superblock that says clean and needs no recovery. */
+		if ((error = fs_ext2_commit(m)) == 0 &&
+		    (error = fs_io_journal_stop(m->fs->io)) == 0) {
+			ext2fs_clear_feature_journal_needs_recovery(
+				m->fs->super);
+			m->fs->super->s_state |= EXT2_VALID_FS;
+		}
 		m->fs->flags &= ~EXT2_FLAG_MASTER_SB_ONLY;
 		ext2fs_mark_super_dirty(m->fs);
 	}
+	fs_dindex_fini(m);
 	ec = ext2fs_close2(m->fs, 0);
 	if (ec)
 		ext2fs_free(m->fs);
@@ -609,7 +807,7 @@ fs_ext2_unmount(struct fs_ext2 *m)
 		ext2fs_free_block_bitmap(m->fresh);
 	rumpuser_free(m->blockbuf, 0);
 	rumpuser_free(m, sizeof(*m));
-	return E(ec);
+	return error ? error : E(ec);
 }
 
 void
@@ -636,6 +834,12 @@ fs_ext2_commit(struct fs_ext2 *m)
 	 * twice (before the superblock and after).  One flush writes all
 	 * of the state, ordered (fs_io.c), then FLUSHes the disk once. */
 	ec = 0;
+	/* Blocks freed since the last commit are free in what it writes,
+	 * and reusable once it is stable. */
+	if (fs_io_held(m->fs->io) > 0) {
+		fs_io_release_held(m->fs->io, m->fs->block_map);
+		ext2fs_mark_bb_dirty(m->fs);
+	}
 	if (m->fs->flags & (EXT2_FLAG_DIRTY | EXT2_FLAG_IB_DIRTY |
 	                    EXT2_FLAG_BB_DIRTY))
 		ec = ext2fs_flush2(m->fs, EXT2_FLAG_FLUSH_NO_SYNC);
@@ -644,6 +848,9 @@ fs_ext2_commit(struct fs_ext2 *m)
 	if (ec == 0) {
 		m->flags_dirty_since = 0;
 		ext2fs_clear_block_bitmap(m->fresh);
+		fs_io_commit_held(m->fs->io);
+	} else {
+		fs_io_rehold(m->fs->io, m->fs->block_map);
 	}
 	return E(ec);
 }
@@ -668,9 +875,14 @@ fs_ext2_tick(struct fs_ext2 *m, uint64_t *next_ns)
 	}
 	if (since == 0)
 		return 0;
-	/* Half the cache dirty: past that, reads would find no room. */
+	/* Half the cache dirty: past that, reads would find no room.  Half
+	 * the journal: one more operation must still fit a transaction.
+	 * Half the free space held by frees not yet committed: new data
+	 * would not find room. */
 	if (dirty >= fs_io_capacity(m->fs->io) / 2 ||
-	    now - since >= FS_EXT2_COMMIT_INTERVAL_NS)
+	    now - since >= FS_EXT2_COMMIT_INTERVAL_NS ||
+	    fs_io_journal_due(m->fs->io) ||
+	    fs_io_held(m->fs->io) > ext2fs_free_blocks_count(m->fs->super) / 2)
 		return fs_ext2_commit(m);
 	*next_ns = since + FS_EXT2_COMMIT_INTERVAL_NS - now;
 	return 0;
@@ -1000,9 +1212,11 @@ write_mapped(struct fs_ext2 *m, ext2_ino_t ino, struct ext2_inode_large *in,
 			ec = EXT2_ET_EXTENT_NOT_FOUND;  /* not what we mapped */
 			break;
 		}
+		fs_io_data_mode(m->fs->io, true);
 		for (blk64_t i = 0; ec == 0 && i < len; i++)
 			ec = io_channel_write_blk64(m->fs->io, pblk + i, 1,
 			                            buf + (at + i) * bs);
+		fs_io_data_mode(m->fs->io, false);
 	}
 	ext2fs_extent_free(h);
 	return ec;
@@ -1148,6 +1362,23 @@ write_whole_blocks(struct fs_ext2 *m, ext2_ino_t ino,
 	return E(ec);
 }
 
+/*
+ * Blocks freed since the last commit are held until the next one
+ * (fs_io_freed): when they are what an allocation of about `blocks`
+ * would need, commit first.  Called at the start of an operation, which
+ * is a boundary between two.
+ */
+static int
+make_room(struct fs_ext2 *m, uint64_t blocks)
+{
+	uint64_t held = fs_io_held(m->fs->io);
+	uint64_t free = ext2fs_free_blocks_count(m->fs->super);
+
+	if (held == 0 || (free > held && free - held > blocks + 64))
+		return 0;
+	return fs_ext2_commit(m);
+}
+
 int
 fs_ext2_write(struct fs_ext2 *m, const struct rump_fh *fh, uint64_t off,
               const void *buf, size_t len)
@@ -1161,6 +1392,7 @@ fs_ext2_write(struct fs_ext2 *m, const struct rump_fh *fh, uint64_t off,
 	uint64_t end;
 	errcode_t ec, ec2;
 	int error, error2;
+	bool data;
 
 	if ((error = fs_get_fh(m, fh, &in)) != 0)
 		return error;
@@ -1176,6 +1408,8 @@ fs_ext2_write(struct fs_ext2 *m, const struct rump_fh *fh, uint64_t off,
 		return EFBIG;
 	if (len == 0)
 		return 0;
+	if ((error = make_room(m, len / bs + 1)) != 0)
+		return error;
 	if (off % bs == 0 && len >= bs && EXT2FS_CLUSTER_RATIO(m->fs) == 1 &&
 	    (in.i_flags & EXT4_EXTENTS_FL) &&
 	    !(in.i_flags & EXT4_INLINE_DATA_FL)) {
@@ -1204,6 +1438,12 @@ fs_ext2_write(struct fs_ext2 *m, const struct rump_fh *fh, uint64_t off,
 	                       EXT2_FILE_WRITE, &f);
 	if (ec)
 		return E(ec);
+	/* Through ext2fs_file_write only an extent-mapped file's blocks
+	 * are told apart from its metadata (fs_io.c): an indirect block
+	 * looks like data. */
+	data = (in.i_flags & EXT4_EXTENTS_FL) &&
+	       !(in.i_flags & EXT4_INLINE_DATA_FL);
+	fs_io_data_mode(m->fs->io, data);
 	ec = ext2fs_file_llseek(f, off + done, EXT2_SEEK_SET, NULL);
 	while (ec == 0 && done < len) {
 		ec = ext2fs_file_write(f, (const char *)buf + done,
@@ -1213,6 +1453,7 @@ fs_ext2_write(struct fs_ext2 *m, const struct rump_fh *fh, uint64_t off,
 		done += n;
 	}
 	ec2 = ext2fs_file_close(f);
+	fs_io_data_mode(m->fs->io, false);
 	if (ec == 0)
 		ec = ec2;
 	if (ec)
@@ -1248,6 +1489,9 @@ fs_ext2_fallocate(struct fs_ext2 *m, const struct rump_fh *fh, uint64_t off,
 		return EINVAL;
 	if (end > ((uint64_t)1 << 32) * bs)
 		return EFBIG;
+	if (!(mode & RUMP_FS_FALLOC_PUNCH_HOLE) &&
+	    (error = make_room(m, len / bs + 1)) != 0)
+		return error;
 	size = EXT2_I_SIZE(&in);
 
 	if (mode & RUMP_FS_FALLOC_PUNCH_HOLE) {

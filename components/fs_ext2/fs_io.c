@@ -12,7 +12,11 @@
  * long as an operation needs, until the next flush writes all of them.
  * The caller (fs_ext2_commit) flushes only between operations, after
  * libext2fs has put its bitmaps, group descriptors and superblock into
- * the cache, so a flush carries a whole consistent state.  Inside a flush
+ * the cache, so a flush carries a whole consistent state.
+ *
+ * With a journal (fs_io_set_journal) a flush is atomic: file data and
+ * fresh blocks in place, everything else as one jbd2 transaction, then
+ * its checkpoint (journal_write_back below, journal.c).  Without one,
  * the writes go in the order that makes a crash half way least harmful:
  *
  *   1. blocks allocated since the last flush (file data, new directory
@@ -78,6 +82,7 @@ struct cblock {
 	bool dirty;
 	bool overflow;                  /* allocated past the cache's size */
 	bool final;                     /* flush: phase 0 wrote the content */
+	bool isdata;                    /* file data (fs_io_data_mode) */
 	enum bclass cls;                /* flush: set while sorting */
 };
 
@@ -107,6 +112,23 @@ struct fs_io {
 	uint64_t dirty_since;           /* monotonic ns; 0: nothing dirty */
 	bool unsynced;                  /* backend writes since its FLUSH */
 	struct struct_io_stats stats;
+	struct fs_journal *jnl;         /* owned; NULL: no journal */
+	bool jnl_on;                    /* flushes commit through jnl */
+	bool jnl_warned;                /* a commit did not fit, once */
+	bool jnl_reset_unsynced;        /* the log emptied, not FLUSHed */
+	bool jnl_aborted;               /* a checkpoint failed: no commits */
+	bool data_mode;
+	unsigned ndirty_meta;           /* dirty and not file data */
+	unsigned meta_reserve;          /* what ext2fs_flush2 may add */
+	struct held_range *held;        /* freed since the last commit */
+	unsigned nheld, held_cap;
+	uint64_t held_blocks;
+	struct fs_overlay *overlay;     /* owned; the backend, read-only */
+};
+
+struct held_range {
+	uint64_t start;
+	uint64_t len;
 };
 
 static struct fs_io *
@@ -180,8 +202,11 @@ cache_drop(struct fs_io *io, struct cblock *b)
 {
 	hash_remove(io, b);
 	list_unlink(b);
-	if (b->dirty)
+	if (b->dirty) {
 		io->ndirty--;
+		if (!b->isdata)
+			io->ndirty_meta--;
+	}
 	b->dirty = false;
 	cache_release(io, b);
 }
@@ -196,6 +221,8 @@ mark_dirty(struct fs_io *io, struct cblock *b)
 	list_unlink(b);
 	list_push_front(&io->dirty, b);
 	b->dirty = true;
+	b->isdata = false;
+	io->ndirty_meta++;
 	if (io->ndirty++ == 0) {
 		rumpuser_clock_gettime(RUMPUSER_CLOCK_MONO, &now);
 		io->dirty_since = now ? now : 1;
@@ -314,24 +341,56 @@ write_bitmap_union(struct fs_io *io, struct cblock *b)
 	return 0;
 }
 
+/* All of it is on its way: clean, and the overflow given back. */
+static void
+cache_all_clean(struct fs_io *io)
+{
+	struct cblock *b;
+
+	while ((b = io->dirty.next) != &io->dirty) {
+		list_unlink(b);
+		b->dirty = false;
+		if (b->overflow) {
+			hash_remove(io, b);
+			cache_release(io, b);
+		} else {
+			list_push_front(&io->clean, b);
+		}
+	}
+	io->ndirty = 0;
+	io->ndirty_meta = 0;
+	io->dirty_since = 0;
+}
+
+static int
+sorted_room(struct fs_io *io)
+{
+	struct cblock **grown;
+	int error;
+
+	if (io->sorted_cap >= io->ndirty)
+		return 0;
+	if ((error = rumpuser_malloc(sizeof(*grown) * io->ndirty, 0,
+	                             (void **)&grown)) != 0)
+		return error;
+	rumpuser_free(io->sorted, 0);
+	io->sorted = grown;
+	io->sorted_cap = io->ndirty;
+	return 0;
+}
+
 /* Writes every dirty block in the order described at the top. */
 static int
 cache_write_back(struct fs_io *io)
 {
 	unsigned n = 0, i, j, c;
-	struct cblock *b, **grown;
+	struct cblock *b;
 	int error;
 
 	if (io->ndirty == 0)
 		return 0;
-	if (io->sorted_cap < io->ndirty) {
-		if ((error = rumpuser_malloc(sizeof(*grown) * io->ndirty, 0,
-		                             (void **)&grown)) != 0)
-			return error;
-		rumpuser_free(io->sorted, 0);
-		io->sorted = grown;
-		io->sorted_cap = io->ndirty;
-	}
+	if ((error = sorted_room(io)) != 0)
+		return error;
 	for (b = io->dirty.next; b != &io->dirty; b = b->next) {
 		b->cls = class_of(io, b->blk);
 		b->final = false;
@@ -361,19 +420,105 @@ cache_write_back(struct fs_io *io)
 				return error;
 	}
 
-	/* All of it is on its way: clean, and the overflow given back. */
-	while ((b = io->dirty.next) != &io->dirty) {
-		list_unlink(b);
-		b->dirty = false;
-		if (b->overflow) {
-			hash_remove(io, b);
-			cache_release(io, b);
-		} else {
-			list_push_front(&io->clean, b);
-		}
+	cache_all_clean(io);
+	return 0;
+}
+
+static const void *
+log_block(void *ctx, unsigned i, uint64_t *blk)
+{
+	struct cblock **s = ctx;
+
+	*blk = s[i]->blk;
+	return s[i]->data;
+}
+
+/*
+ * A flush with the journal (ordered mode): file data and fresh blocks
+ * (nothing committed points to them) in place; then the rest, the
+ * metadata, as one transaction of the journal, made stable; then the
+ * same blocks at home (the checkpoint), a FLUSH, and the log emptied.
+ * The log holds one transaction at most, and only until its checkpoint
+ * is stable, which is what lets a freed block be reused from the next
+ * transaction on without revoke records (journal.c).
+ *
+ * A dirty set larger than the log is written as without a journal (the
+ * careful order, not atomic): fs_ext2_tick commits before that happens,
+ * so only one operation bigger than half the log can get there.
+ */
+static int
+journal_write_back(struct fs_io *io)
+{
+	unsigned n = 0, split, nlog;
+	struct cblock *b;
+	int error;
+
+	if (io->jnl_aborted)
+		return EIO;
+	if (io->ndirty == 0)
+		return 0;
+	if ((error = sorted_room(io)) != 0)
+		return error;
+	for (b = io->dirty.next; b != &io->dirty; b = b->next) {
+		b->cls = b->isdata || class_of(io, b->blk) == BC_FRESH
+		         ? BC_FRESH : BC_SUPER;
+		b->final = false;
+		io->sorted[n++] = b;
 	}
-	io->ndirty = 0;
-	io->dirty_since = 0;
+	qsort(io->sorted, n, sizeof(io->sorted[0]), cmp_flush);
+	for (split = 0; split < n && io->sorted[split]->cls == BC_FRESH;
+	     split++)
+		;
+	nlog = n - split;
+	if (nlog > fs_journal_capacity(io->jnl)) {
+		if (!io->jnl_warned)
+			rumpuser_log(RUMPUSER_LOG_WARN, "fs_ext2", "a commit "
+			             "of %u metadata blocks does not fit the "
+			             "journal (%u): written in place, not "
+			             "atomically", nlog,
+			             fs_journal_capacity(io->jnl));
+		io->jnl_warned = true;
+		/* The last transaction's checkpoint must be stable before
+		 * anything else goes home. */
+		if (io->unsynced &&
+		    (error = io->be->flush(io->be->ctx)) != 0)
+			return error;
+		io->unsynced = false;
+		return cache_write_back(io);
+	}
+	if ((error = write_runs(io, 0, split)) != 0)
+		return error;
+	if (nlog > 0) {
+		error = fs_journal_commit(io->jnl, nlog, log_block,
+		                          io->sorted + split);
+		if (error)
+			return error;
+		io->unsynced = false;
+		if ((error = write_runs(io, split, n)) != 0 ||
+		    (error = io->be->flush(io->be->ctx)) != 0) {
+			/*
+			 * The log holds a committed transaction whose home
+			 * copies may be half written, and the cache holds
+			 * newer, uncommitted versions of some of them: no
+			 * later state can be written safely.  As jbd2 does
+			 * after an I/O error: no more commits; a restart
+			 * replays the log.
+			 */
+			rumpuser_log(RUMPUSER_LOG_ERROR, "fs_ext2", "the "
+			             "checkpoint failed (%s): journal aborted, "
+			             "nothing more is committed until a "
+			             "restart replays it", strerror(error));
+			io->jnl_aborted = true;
+			return error;
+		}
+		io->unsynced = false;
+		/* Needs no FLUSH of its own: replaying a transaction
+		 * whose blocks are home again changes nothing. */
+		if ((error = fs_journal_checkpointed(io->jnl)) != 0)
+			return error;
+		io->jnl_reset_unsynced = true;
+	}
+	cache_all_clean(io);
 	return 0;
 }
 
@@ -415,6 +560,7 @@ cache_insert(struct fs_io *io, struct cblock *b, uint64_t blk)
 
 	b->blk = blk;
 	b->dirty = false;
+	b->isdata = false;
 	b->hnext = io->hash[h];
 	io->hash[h] = b;
 	list_push_front(&io->clean, b);
@@ -560,10 +706,31 @@ read_blocks(struct fs_io *io, uint64_t blk, uint64_t count, void *data)
 	return 0;
 }
 
+/*
+ * Whether a block written now is file data.  Only what fs_ext2 says is,
+ * and never a fixed metadata area, nor a block that starts like an
+ * extent tree node: ext2fs_file_write, in data mode, also writes the
+ * extent blocks it allocates.  Calling file data metadata costs journal
+ * space; the reverse would break atomicity.
+ */
+static bool
+is_data(const struct fs_io *io, uint64_t blk, const unsigned char *data)
+{
+	enum bclass c;
+
+	if (!io->data_mode)
+		return false;
+	if (data[0] == 0x0a && data[1] == 0xf3)     /* le16 0xf30a */
+		return false;
+	c = class_of(io, blk);
+	return c == BC_OTHER || c == BC_FRESH;
+}
+
 static errcode_t
 write_one(struct fs_io *io, uint64_t blk, const void *data)
 {
 	struct cblock *b = cache_find(io, blk);
+	bool data_now;
 	int error;
 
 	if (b != NULL) {
@@ -577,20 +744,36 @@ write_one(struct fs_io *io, uint64_t blk, const void *data)
 	} else {
 		if ((error = cache_get_free(io, &b)) != 0)
 			return error;
+		/* Likewise for a bitmap or descriptor the cache let go of:
+		 * with a journal, each would cost a block of the log. */
+		if (io->jnl_on && class_of(io, blk) >= BC_BITMAP &&
+		    be_read(io, blk, b->data, io->bs) == 0 &&
+		    memcmp(b->data, data, io->bs) == 0) {
+			cache_insert(io, b, blk);
+			return 0;
+		}
 		cache_insert(io, b, blk);
 	}
 	memcpy(b->data, data, io->bs);
 	mark_dirty(io, b);
+	data_now = is_data(io, blk, data);
+	if (data_now != b->isdata) {
+		io->ndirty_meta += data_now ? -1u : 1u;
+		b->isdata = data_now;
+	}
 	return 0;
 }
 
-/* True if [blk, blk+count) holds nothing but file system blocks outside
- * the fixed metadata areas. */
+/* True if [blk, blk+count) may be written at once, past the cache:
+ * nothing but file system blocks outside the fixed metadata areas, and
+ * with a journal only blocks that nothing committed points to. */
 static bool
-all_other(const struct fs_io *io, uint64_t blk, uint64_t count)
+direct_ok(const struct fs_io *io, uint64_t blk, uint64_t count)
 {
+	enum bclass want = io->jnl_on ? BC_FRESH : BC_OTHER;
+
 	for (uint64_t i = 0; i < count; i++)
-		if (class_of(io, blk + i) != BC_OTHER)
+		if (class_of(io, blk + i) != want)
 			return false;
 	return true;
 }
@@ -602,7 +785,7 @@ write_blocks(struct fs_io *io, uint64_t blk, uint64_t count, const void *data)
 	struct cblock *b;
 	int error;
 
-	if (count < DIRECT_MIN || !all_other(io, blk, count)) {
+	if (count < DIRECT_MIN || !direct_ok(io, blk, count)) {
 		for (uint64_t i = 0; i < count; i++)
 			if ((error = write_one(io, blk + i,
 			                       p + i * io->bs)) != 0)
@@ -734,7 +917,8 @@ fs_io_flush(io_channel ch)
 
 	if (io->be->read_only)
 		return 0;
-	if ((error = cache_write_back(io)) != 0)
+	error = io->jnl_on ? journal_write_back(io) : cache_write_back(io);
+	if (error)
 		return error;
 	/* A commit with nothing new since the last one costs nothing. */
 	if (!io->unsynced)
@@ -742,6 +926,7 @@ fs_io_flush(io_channel ch)
 	if ((error = io->be->flush(io->be->ctx)) != 0)
 		return error;
 	io->unsynced = false;
+	io->jnl_reset_unsynced = false;
 	return 0;
 }
 
@@ -822,6 +1007,9 @@ fs_io_close(io_channel ch)
 	if (!io->be->read_only)
 		error = fs_io_flush(ch);
 	cache_free(io);
+	fs_journal_close(io->jnl);
+	fs_overlay_destroy(io->overlay);
+	rumpuser_free(io->held, 0);
 	rumpuser_free(io->ranges, 0);
 	rumpuser_free(io, sizeof(*io));
 	ext2fs_free_mem(&ch->name);
@@ -997,6 +1185,309 @@ unsigned
 fs_io_capacity(io_channel ch)
 {
 	return chan_io(ch)->cap;
+}
+
+void
+fs_io_set_journal(io_channel ch, ext2_filsys fs, struct fs_journal *j)
+{
+	struct fs_io *io = chan_io(ch);
+	uint64_t reserve;
+
+	fs_journal_close(io->jnl);
+	io->jnl = j;
+	io->jnl_on = j != NULL;
+	/* At a commit ext2fs_flush2 adds bitmaps and descriptors of the
+	 * groups that changed: at most all of them, and the superblock. */
+	reserve = (uint64_t)fs->group_desc_count * 2 + fs->desc_blocks + 1;
+	io->meta_reserve = reserve > UINT32_MAX ? UINT32_MAX
+	                                        : (unsigned)reserve;
+}
+
+int
+fs_io_journal_stop(io_channel ch)
+{
+	struct fs_io *io = chan_io(ch);
+	int error;
+
+	if (!io->jnl_on)
+		return 0;
+	if ((error = journal_write_back(io)) != 0)
+		return error;
+	/* The superblock written next says "no recovery needed": the log
+	 * must be known empty first. */
+	if (io->jnl_reset_unsynced) {
+		if ((error = io->be->flush(io->be->ctx)) != 0)
+			return error;
+		io->jnl_reset_unsynced = false;
+	}
+	io->jnl_on = false;
+	return 0;
+}
+
+void
+fs_io_data_mode(io_channel ch, bool on)
+{
+	chan_io(ch)->data_mode = on;
+}
+
+bool
+fs_io_journal_due(io_channel ch)
+{
+	struct fs_io *io = chan_io(ch);
+
+	if (!io->jnl_on)
+		return false;
+	return (uint64_t)io->ndirty_meta + io->meta_reserve >=
+	       fs_journal_capacity(io->jnl) / 2;
+}
+
+int
+fs_io_freed(io_channel ch, ext2fs_block_bitmap map, uint64_t blk,
+            uint64_t count, bool fresh)
+{
+	struct fs_io *io = chan_io(ch);
+	struct held_range *r, *grown;
+	unsigned cap;
+	int error;
+
+	cache_forget(io, blk, count);
+	if (fresh || count == 0)
+		return 0;
+	r = io->nheld ? &io->held[io->nheld - 1] : NULL;
+	if (r != NULL && r->start + r->len == blk) {
+		r->len += count;
+	} else {
+		if (io->nheld == io->held_cap) {
+			cap = io->held_cap ? io->held_cap * 2 : 64;
+			if ((error = rumpuser_malloc(sizeof(*grown) * cap, 0,
+			                             (void **)&grown)) != 0)
+				return error;
+			if (io->nheld)
+				memcpy(grown, io->held,
+				       sizeof(*grown) * io->nheld);
+			rumpuser_free(io->held, 0);
+			io->held = grown;
+			io->held_cap = cap;
+		}
+		io->held[io->nheld++] = (struct held_range){ blk, count };
+	}
+	io->held_blocks += count;
+	ext2fs_mark_block_bitmap_range2(map, blk, (unsigned)count);
+	return 0;
+}
+
+void
+fs_io_release_held(io_channel ch, ext2fs_block_bitmap map)
+{
+	struct fs_io *io = chan_io(ch);
+
+	for (unsigned i = 0; i < io->nheld; i++)
+		ext2fs_unmark_block_bitmap_range2(map, io->held[i].start,
+		                                  (unsigned)io->held[i].len);
+}
+
+void
+fs_io_rehold(io_channel ch, ext2fs_block_bitmap map)
+{
+	struct fs_io *io = chan_io(ch);
+
+	for (unsigned i = 0; i < io->nheld; i++)
+		ext2fs_mark_block_bitmap_range2(map, io->held[i].start,
+		                                (unsigned)io->held[i].len);
+}
+
+void
+fs_io_commit_held(io_channel ch)
+{
+	struct fs_io *io = chan_io(ch);
+
+	io->nheld = 0;
+	io->held_blocks = 0;
+}
+
+uint64_t
+fs_io_held(io_channel ch)
+{
+	return chan_io(ch)->held_blocks;
+}
+
+void
+fs_io_adopt_overlay(io_channel ch, struct fs_overlay *ov)
+{
+	chan_io(ch)->overlay = ov;
+}
+
+/* ---- the read-only overlay --------------------------------------------- */
+
+/* 64 MiB of replayed blocks at most: a journal is rarely bigger, and a
+ * hostile one must not take the process's memory. */
+#define OVERLAY_MAX_BYTES (64u << 20)
+
+struct overlay_block {
+	uint64_t blk;
+	unsigned order;                 /* of put(): the last one wins */
+	unsigned char *data;
+};
+
+struct fs_overlay {
+	struct fs_ext2_backend be;      /* what the channel reads */
+	const struct fs_ext2_backend *lower;
+	unsigned bs;
+	struct overlay_block *v;
+	unsigned n, cap;
+	bool sorted;
+};
+
+static int
+cmp_overlay(const void *a, const void *b)
+{
+	const struct overlay_block *x = a, *y = b;
+
+	if (x->blk != y->blk)
+		return x->blk < y->blk ? -1 : 1;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* Sorted by block, one entry per block (the last put). */
+static void
+overlay_sort(struct fs_overlay *ov)
+{
+	unsigned i, m = 0;
+
+	ov->sorted = true;
+	if (ov->n == 0)
+		return;
+	qsort(ov->v, ov->n, sizeof(*ov->v), cmp_overlay);
+	for (i = 0; i < ov->n; i++) {
+		if (i + 1 < ov->n && ov->v[i + 1].blk == ov->v[i].blk) {
+			rumpuser_free(ov->v[i].data, 0);
+			continue;
+		}
+		ov->v[m++] = ov->v[i];
+	}
+	ov->n = m;
+}
+
+static int
+overlay_read(void *ctx, uint64_t off, void *buf, size_t len)
+{
+	struct fs_overlay *ov = ctx;
+	unsigned lo = 0, hi, mid;
+	uint64_t end = off + len, bstart, from, to;
+	int error;
+
+	if ((error = ov->lower->read(ov->lower->ctx, off, buf, len)) != 0)
+		return error;
+	if (!ov->sorted)
+		overlay_sort(ov);
+	hi = ov->n;
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if ((ov->v[mid].blk + 1) * ov->bs <= off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < ov->n && ov->v[lo].blk * ov->bs < end; lo++) {
+		bstart = ov->v[lo].blk * ov->bs;
+		from = bstart > off ? bstart : off;
+		to = bstart + ov->bs < end ? bstart + ov->bs : end;
+		memcpy((unsigned char *)buf + (from - off),
+		       ov->v[lo].data + (from - bstart), to - from);
+	}
+	return 0;
+}
+
+static int
+overlay_write(void *ctx, uint64_t off, const void *buf, size_t len)
+{
+	(void)ctx;
+	(void)off;
+	(void)buf;
+	(void)len;
+	return EROFS;
+}
+
+static int
+overlay_flush(void *ctx)
+{
+	(void)ctx;
+	return 0;
+}
+
+int
+fs_overlay_create(const struct fs_ext2_backend *be, unsigned bs,
+                  struct fs_overlay **ovp)
+{
+	struct fs_overlay *ov;
+	int error;
+
+	if ((error = rumpuser_malloc(sizeof(*ov), 0, (void **)&ov)) != 0)
+		return error;
+	memset(ov, 0, sizeof(*ov));
+	ov->lower = be;
+	ov->bs = bs;
+	ov->be = (struct fs_ext2_backend){
+		.ctx = ov,
+		.size = be->size,
+		.read_only = true,
+		.read = overlay_read,
+		.write = overlay_write,
+		.flush = overlay_flush,
+	};
+	*ovp = ov;
+	return 0;
+}
+
+int
+fs_overlay_put(void *ctx, uint64_t blk, const void *data)
+{
+	struct fs_overlay *ov = ctx;
+	struct overlay_block *grown;
+	unsigned cap;
+	int error;
+
+	if (blk >= ov->lower->size / ov->bs)
+		return EIO;
+	if ((uint64_t)(ov->n + 1) * ov->bs > OVERLAY_MAX_BYTES)
+		return E2BIG;
+	if (ov->n == ov->cap) {
+		cap = ov->cap ? ov->cap * 2 : 64;
+		if ((error = rumpuser_malloc(sizeof(*grown) * cap, 0,
+		                             (void **)&grown)) != 0)
+			return error;
+		if (ov->n)
+			memcpy(grown, ov->v, sizeof(*grown) * ov->n);
+		rumpuser_free(ov->v, 0);
+		ov->v = grown;
+		ov->cap = cap;
+	}
+	if ((error = rumpuser_malloc(ov->bs, 0,
+	                             (void **)&ov->v[ov->n].data)) != 0)
+		return error;
+	memcpy(ov->v[ov->n].data, data, ov->bs);
+	ov->v[ov->n].blk = blk;
+	ov->v[ov->n].order = ov->n;
+	ov->n++;
+	ov->sorted = false;
+	return 0;
+}
+
+const struct fs_ext2_backend *
+fs_overlay_backend(struct fs_overlay *ov)
+{
+	return &ov->be;
+}
+
+void
+fs_overlay_destroy(struct fs_overlay *ov)
+{
+	if (ov == NULL)
+		return;
+	for (unsigned i = 0; i < ov->n; i++)
+		rumpuser_free(ov->v[i].data, 0);
+	rumpuser_free(ov->v, 0);
+	rumpuser_free(ov, sizeof(*ov));
 }
 
 /* ---- the image backend ------------------------------------------------- */

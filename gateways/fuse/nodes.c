@@ -227,6 +227,28 @@ void nodes_note_attr(struct nodetab *t, uint64_t nodeid,
 	pthread_mutex_unlock(&t->lock);
 }
 
+void nodes_set_nocaps(struct nodetab *t, uint64_t nodeid, uint64_t until)
+{
+	struct node *n;
+
+	pthread_mutex_lock(&t->lock);
+	if ((n = find_id(t, nodeid)) != NULL)
+		n->nocaps_until = until;
+	pthread_mutex_unlock(&t->lock);
+}
+
+bool nodes_nocaps(struct nodetab *t, uint64_t nodeid, uint64_t now)
+{
+	struct node *n;
+	bool none;
+
+	pthread_mutex_lock(&t->lock);
+	n = find_id(t, nodeid);
+	none = n != NULL && now < n->nocaps_until;
+	pthread_mutex_unlock(&t->lock);
+	return none;
+}
+
 void nodes_forget(struct nodetab *t, uint64_t nodeid, uint64_t count)
 {
 	struct node *n;

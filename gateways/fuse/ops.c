@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/statvfs.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "rumpfuse.h"
@@ -130,6 +131,27 @@ static int do_getattr(struct gw *gw, const struct rump_fh *fh,
 	err = gw_call(gw, RUMP_FS_OP_GETATTR, &rq, sizeof rq, attr,
 	              sizeof *attr, &len, NULL, NULL);
 	return err != 0 ? err : check_attr(attr, len);
+}
+
+/* The xattr the kernel looks for before each write (file_remove_privs). */
+#define CAPS_XATTR "security.capability"
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Until when an answer of ours about a node may be trusted: as long as
+ * the kernel trusts its attributes (capped at a day). */
+static uint64_t cache_horizon(const struct gw *gw, uint64_t now)
+{
+	double s = gw->opts.attr_timeout < 86400 ? gw->opts.attr_timeout
+	                                         : 86400;
+
+	return now + (uint64_t)(s * 1e9);
 }
 
 /* ---- set-up ----------------------------------------------------------- */
@@ -511,6 +533,11 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	e.generation = attr.fh.gen;
 	attr_to_stat(&attr, &e.attr);
+	/* Made just now (O_EXCL): it has no xattrs, so the writes that
+	 * follow need not ask for its capabilities. */
+	if (fi->flags & O_EXCL)
+		nodes_set_nocaps(&gw->nodes, e.ino,
+		                 cache_horizon(gw, mono_ns()));
 	fi->fh = (uint64_t)fi->flags;
 	if (fuse_reply_create(req, &e, fi) != 0)
 		nodes_forget(&gw->nodes, e.ino, 1);
@@ -1090,8 +1117,12 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		rflags |= RUMP_FS_XATTR_REPLACE;
 	rq = xattr_req(gw, ino, name, value, size, rflags, &len, &err);
 	if (rq != NULL) {
+		/* Before and after: a GETXATTR answered before this call
+		 * may note "none" while it runs. */
+		nodes_set_nocaps(&gw->nodes, ino, 0);
 		err = gw_call(gw, RUMP_FS_OP_SETXATTR, rq, len, NULL, 0, NULL,
 		              NULL, NULL);
+		nodes_set_nocaps(&gw->nodes, ino, 0);
 		free(rq);
 	}
 	fuse_reply_err(req, err);
@@ -1113,10 +1144,16 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
                         size_t size)
 {
 	struct gw *gw = gw_of(req);
-	void *rq, *value = NULL;
+	void *rq = NULL, *value = NULL;
+	uint64_t now = mono_ns();
+	bool caps = strcmp(name, CAPS_XATTR) == 0;
 	size_t len, vlen;
 	int err;
 
+	if (caps && nodes_nocaps(&gw->nodes, ino, now)) {
+		err = ENODATA;
+		goto fail;
+	}
 	rq = xattr_req(gw, ino, name, NULL, 0, 0, &len, &err);
 	if (rq == NULL)
 		goto fail;
@@ -1127,6 +1164,8 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	}
 	err = gw_call(gw, RUMP_FS_OP_GETXATTR, rq, len, value,
 	              RUMP_FS_XATTR_MAX, &vlen, NULL, NULL);
+	if (caps && err == ENODATA)
+		nodes_set_nocaps(&gw->nodes, ino, cache_horizon(gw, now));
 	if (err != 0)
 		goto fail;
 	reply_xattr_value(req, value, vlen, size);
@@ -1174,8 +1213,10 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 
 	rq = xattr_req(gw, ino, name, NULL, 0, 0, &len, &err);
 	if (rq != NULL) {
+		nodes_set_nocaps(&gw->nodes, ino, 0);
 		err = gw_call(gw, RUMP_FS_OP_REMOVEXATTR, rq, len, NULL, 0,
 		              NULL, NULL, NULL);
+		nodes_set_nocaps(&gw->nodes, ino, 0);
 		free(rq);
 	}
 	fuse_reply_err(req, err);

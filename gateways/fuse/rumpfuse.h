@@ -35,6 +35,9 @@ struct node {
 	uint64_t nlookup;
 	/* Last known mode and gid, for set-group-ID directories. */
 	uint32_t mode, gid;
+	/* Monotonic ns until which the object is known to have no
+	 * security.capability (0: not known). */
+	uint64_t nocaps_until;
 };
 
 struct nodetab {
@@ -60,6 +63,16 @@ int nodes_ref(struct nodetab *t, const struct rump_fattr *attr,
 /* Refreshes the mode/gid a node remembers, if the node exists. */
 void nodes_note_attr(struct nodetab *t, uint64_t nodeid,
                      const struct rump_fattr *attr);
+/*
+ * The kernel asks for security.capability before every write (to drop
+ * it, as a write must): the answer "none" is remembered for a node for
+ * as long as attributes are cached, from its creation here or from a
+ * GETXATTR that found none, and forgotten by any xattr change through
+ * this gateway.  until 0 forgets.
+ */
+void nodes_set_nocaps(struct nodetab *t, uint64_t nodeid, uint64_t until);
+bool nodes_nocaps(struct nodetab *t, uint64_t nodeid, uint64_t now);
+
 /* The kernel forgets n lookups of nodeid. */
 void nodes_forget(struct nodetab *t, uint64_t nodeid, uint64_t n);
 

@@ -1,6 +1,12 @@
 /*
- * The file system service: checks requests at the edge, queues them, and
- * runs them one at a time on a worker thread against fs_ext2.
+ * The file system service: checks requests at the edge and runs them one
+ * at a time against fs_ext2 (libext2fs is not thread-safe).
+ *
+ * A request runs on the session thread that read it when the file system
+ * is idle: handing it to another thread would cost two context switches
+ * per request, as much as the work of most metadata operations.  Only
+ * when another request is running is it queued, for the worker thread,
+ * which also runs the implicit commits that fall due while all is idle.
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -40,9 +46,15 @@ struct fs_service {
 	struct fs_job *head, **tailp;   /* FIFO over all sessions */
 	unsigned queued;
 	bool stopping;
+	/* A thread is in the file system; under mtx. */
+	bool busy;
+	/* When the next implicit commit is due (monotonic ns, UINT64_MAX:
+	 * nothing pending), and when the idle worker wakes up by itself. */
+	uint64_t tick_due, worker_wakes;
 	struct rumpuser_thread *worker;
 
-	/* The worker's: requests are copied here out of shared memory. */
+	/* The busy thread's: requests are copied here out of shared
+	 * memory. */
 	unsigned char *req;
 };
 
@@ -457,8 +469,21 @@ run_job(struct fs_service *svc, struct fs_job *job)
 	complete(job->s, sqe, result, aux);
 }
 
-/* An implicit commit when one is due (fs_ext2_tick); a failure is only
- * logged here: the next COMMIT reports it to a client. */
+static uint64_t
+now_ns(void)
+{
+	uint64_t ns = 0;
+
+	rumpuser_clock_gettime(RUMPUSER_CLOCK_MONO, &ns);
+	return ns;
+}
+
+/*
+ * Called by the busy thread between two operations, when the state is
+ * whole (the only moment an implicit commit may write it): commits if
+ * one is due (fs_ext2_tick), and notes when the next one will be.  A
+ * failure is only logged here: the next COMMIT reports it to a client.
+ */
 static uint64_t
 tick(struct fs_service *svc)
 {
@@ -470,7 +495,18 @@ tick(struct fs_service *svc)
 		             "%s", strerror(error));
 		next = FS_EXT2_COMMIT_INTERVAL_NS;
 	}
-	return next;
+	return next == UINT64_MAX ? UINT64_MAX : now_ns() + next;
+}
+
+/* The busy thread is done (mtx held): wakes the worker only if it has
+ * something to do sooner than it would wake by itself. */
+static void
+leave_fs(struct fs_service *svc, uint64_t due)
+{
+	svc->busy = false;
+	svc->tick_due = due;
+	if (svc->head != NULL || due < svc->worker_wakes || svc->stopping)
+		rumpuser_cv_signal(svc->cv);
 }
 
 static void *
@@ -478,36 +514,45 @@ worker_main(void *arg)
 {
 	struct fs_service *svc = arg;
 	struct fs_job *job;
-	uint64_t next = UINT64_MAX;
+	uint64_t now, due;
 
 	rumpuser_mutex_enter(svc->mtx);
 	for (;;) {
-		while (svc->head == NULL && !svc->stopping) {
-			if (next == UINT64_MAX) {
-				rumpuser_cv_wait(svc->cv, svc->mtx);
-				continue;
-			}
-			rumpuser_cv_timedwait(svc->cv, svc->mtx, next);
-			if (svc->head == NULL && !svc->stopping) {
-				rumpuser_mutex_exit(svc->mtx);
-				next = tick(svc);
-				rumpuser_mutex_enter(svc->mtx);
-			}
+		if (svc->busy || (svc->head == NULL && !svc->stopping &&
+		                  svc->tick_due == UINT64_MAX)) {
+			svc->worker_wakes = UINT64_MAX;
+			rumpuser_cv_wait(svc->cv, svc->mtx);
+			continue;
 		}
-		if (svc->head == NULL)
+		if (svc->head != NULL) {
+			job = svc->head;
+			svc->head = job->next;
+			if (svc->head == NULL)
+				svc->tailp = &svc->head;
+			svc->queued--;
+			svc->busy = true;
+			rumpuser_mutex_exit(svc->mtx);
+			run_job(svc, job);
+			free(job);
+			due = tick(svc);
+			rumpuser_mutex_enter(svc->mtx);
+			leave_fs(svc, due);
+			continue;
+		}
+		if (svc->stopping)
 			break;
-		job = svc->head;
-		svc->head = job->next;
-		if (svc->head == NULL)
-			svc->tailp = &svc->head;
-		svc->queued--;
+		now = now_ns();
+		if (now < svc->tick_due) {
+			svc->worker_wakes = svc->tick_due;
+			rumpuser_cv_timedwait(svc->cv, svc->mtx,
+			                      svc->tick_due - now);
+			continue;
+		}
+		svc->busy = true;
 		rumpuser_mutex_exit(svc->mtx);
-		run_job(svc, job);
-		free(job);
-		/* Between two operations the state is whole: the only
-		 * moment an implicit commit may write it. */
-		next = tick(svc);
+		due = tick(svc);
 		rumpuser_mutex_enter(svc->mtx);
+		leave_fs(svc, due);
 	}
 	rumpuser_mutex_exit(svc->mtx);
 	return NULL;
@@ -565,11 +610,28 @@ fs_submit(struct rump_session *s, const struct rump_sqe *sqe)
 {
 	struct fs_service *svc = rump_session_service_ctx(s);
 	struct fs_job *job;
+	uint64_t due;
 
 	if (sqe->opcode == 0 || sqe->opcode >= RUMP_FS_OP_MAX) {
 		rump_session_complete(s, sqe->user_data, -EOPNOTSUPP, 0);
 		return;
 	}
+	rumpuser_mutex_enter(svc->mtx);
+	if (!svc->busy && svc->head == NULL && !svc->stopping) {
+		struct fs_job here = {
+			.s = s, .ss = rump_session_ctx(s), .sqe = *sqe,
+		};
+
+		svc->busy = true;
+		rumpuser_mutex_exit(svc->mtx);
+		run_job(svc, &here);
+		due = tick(svc);
+		rumpuser_mutex_enter(svc->mtx);
+		leave_fs(svc, due);
+		rumpuser_mutex_exit(svc->mtx);
+		return;
+	}
+	rumpuser_mutex_exit(svc->mtx);
 	if ((job = malloc(sizeof(*job))) == NULL) {
 		rump_session_complete(s, sqe->user_data, -ENOMEM, 0);
 		return;
@@ -588,7 +650,9 @@ fs_submit(struct rump_session *s, const struct rump_sqe *sqe)
 	*svc->tailp = job;
 	svc->tailp = &job->next;
 	svc->queued++;
-	rumpuser_cv_signal(svc->cv);
+	/* A busy thread wakes the worker as it leaves (leave_fs). */
+	if (!svc->busy)
+		rumpuser_cv_signal(svc->cv);
 	rumpuser_mutex_exit(svc->mtx);
 }
 
@@ -607,6 +671,7 @@ fs_service_create(struct fs_ext2 *fs, uint64_t verifier,
 	svc->info.verifier = verifier;
 	svc->head = NULL;
 	svc->tailp = &svc->head;
+	svc->tick_due = svc->worker_wakes = UINT64_MAX;
 	if ((svc->req = malloc(REQ_MAX)) == NULL) {
 		error = ENOMEM;
 		goto fail;

@@ -15,17 +15,12 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include "rump/ipc.h"
 #include "rump/rumpkern.h"
 #include "rump/rumpuser.h"
 #include "rump/server.h"
@@ -119,127 +114,20 @@ parse_options(int argc, char **argv, struct options *o, bool *help)
 	return 0;
 }
 
-/*
- * An inherited descriptor named by an environment variable: -1 if the
- * variable is not set, else the descriptor after checking it is a socket.
- */
-static int
-inherited_socket(const char *var, int *fdp)
-{
-	const char *s = getenv(var);
-	struct stat st;
-	char *end;
-	long v;
-
-	*fdp = -1;
-	if (s == NULL || *s == '\0')
-		return 0;
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < 0 || v > INT_MAX)
-		return EINVAL;
-	if (fstat((int)v, &st) != 0)
-		return errno;
-	if (!S_ISSOCK(st.st_mode))
-		return ENOTSOCK;
-	*fdp = (int)v;
-	return 0;
-}
-
-/* Written under a temporary name and renamed: a reader never sees a
- * half-written pid. */
-static int
-write_pidfile(const char *path)
-{
-	char tmp[PATH_MAX];
-	FILE *f;
-	int error = 0;
-
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-		return ENAMETOOLONG;
-	f = fopen(tmp, "we");
-	if (f == NULL)
-		return errno;
-	if (fprintf(f, "%ld\n", (long)getpid()) < 0)
-		error = errno;
-	if (fclose(f) != 0 && error == 0)
-		error = errno;
-	if (error == 0 && rename(tmp, path) != 0)
-		error = errno;
-	if (error)
-		unlink(tmp);
-	return error;
-}
-
-static int
-make_dir(const char *path)
-{
-	if (mkdir(path, 0700) != 0 && errno != EEXIST)
-		return errno;
-	return 0;
-}
-
-/*
- * The listening socket: the supervisor's (RUMPD_LISTEN_FD), else a new one
- * at --socket or in the runtime directory.  path gets its name for the
- * logs; *ownp says whether the socket file is ours to remove.
- */
-static int
-open_listener(struct rk_runtime *rt, const struct options *opts, char *path,
-              size_t cap, int *fdp, bool *ownp)
-{
-	char dir[PATH_MAX];
-	int error;
-
-	*ownp = false;
-	if ((error = inherited_socket("RUMPD_LISTEN_FD", fdp)) != 0) {
-		rk_err(rt, "bad RUMPD_LISTEN_FD: %s", strerror(error));
-		return error;
-	}
-	if (*fdp >= 0) {
-		snprintf(path, cap, "%s (fd %d from the supervisor)",
-		         opts->socket_path ? opts->socket_path : "a socket",
-		         *fdp);
-		return 0;
-	}
-	if (opts->socket_path != NULL) {
-		if (snprintf(path, cap, "%s", opts->socket_path) >= (int)cap)
-			error = ENAMETOOLONG;
-	} else if ((error = rump_runtime_dir(dir, sizeof(dir))) == 0 &&
-	           (error = make_dir(dir)) == 0) {
-		error = rump_service_path("fs", path, cap);
-	}
-	if (error == 0)
-		error = rump_listen_unix(path, fdp);
-	if (error) {
-		rk_err(rt, "cannot listen on %s: %s", opts->socket_path ?
-		       opts->socket_path : "the runtime directory",
-		       strerror(error));
-		return error;
-	}
-	*ownp = true;
-	return 0;
-}
-
-struct signal_waiter {
-	pthread_t thread;
-	sigset_t set;
-	struct rump_server *server;
+/* What the stopper needs. */
+struct stop_ctx {
 	struct rk_runtime *rt;
+	struct rump_server *server;
 };
 
-/* Signals are blocked in every thread; this one takes them synchronously,
- * so stopping needs no global state and no async-signal-safety tricks. */
-static void *
-signal_waiter_main(void *arg)
+/* On the stopper's thread, at SIGTERM, SIGINT or SIGHUP. */
+static void
+stop_serving(void *arg, int sig)
 {
-	struct signal_waiter *w = arg;
-	int sig;
+	struct stop_ctx *ctx = arg;
 
-	if (sigwait(&w->set, &sig) == 0 && sig != SIGUSR1)
-		rk_info(w->rt, "%s: stopping", strsignal(sig));
-	rump_server_stop(w->server);
-	return NULL;
+	rk_info(ctx->rt, "%s: stopping", strsignal(sig));
+	rump_server_stop(ctx->server);
 }
 
 static void
@@ -269,14 +157,109 @@ open_backend(const struct options *opts, struct fs_ext2_backend *be,
 	return error;
 }
 
+#ifdef RUMP_TEST_TRIGGERS
+/*
+ * Test builds only: RUMPFS_TEST_STOP_AFTER_COMMIT=N stops the worker for
+ * good once the Nth journal transaction is committed (its commit block
+ * written and flushed), before its checkpoint, so that a test can kill
+ * the process exactly there.  Seen from the backend: a write that starts
+ * with a jbd2 commit block, then a flush.
+ */
+struct stop_trigger {
+	struct fs_ext2_backend inner;
+	struct rk_runtime *rt;
+	unsigned long countdown;
+	bool commit_written;
+};
+
+static int
+trig_read(void *ctx, uint64_t off, void *buf, size_t len)
+{
+	struct stop_trigger *t = ctx;
+
+	return t->inner.read(t->inner.ctx, off, buf, len);
+}
+
+static int
+trig_write(void *ctx, uint64_t off, const void *buf, size_t len)
+{
+	static const unsigned char commit[8] = { 0xc0, 0x3b, 0x39, 0x98,
+	                                         0, 0, 0, 2 };
+	struct stop_trigger *t = ctx;
+
+	if (len >= sizeof(commit) && memcmp(buf, commit, sizeof(commit)) == 0)
+		t->commit_written = true;
+	return t->inner.write(t->inner.ctx, off, buf, len);
+}
+
+static int
+trig_flush(void *ctx)
+{
+	struct stop_trigger *t = ctx;
+	int error = t->inner.flush(t->inner.ctx);
+
+	if (error == 0 && t->commit_written && --t->countdown == 0) {
+		rk_warn(t->rt, "test trigger: stopped after a journal commit, "
+		        "before its checkpoint");
+		for (;;)
+			rumpuser_clock_sleep(1000000000ull);
+	}
+	t->commit_written = false;
+	return error;
+}
+
+static int
+trig_discard(void *ctx, uint64_t off, uint64_t len)
+{
+	struct stop_trigger *t = ctx;
+
+	return t->inner.discard(t->inner.ctx, off, len);
+}
+
+static int
+trig_zeroout(void *ctx, uint64_t off, uint64_t len)
+{
+	struct stop_trigger *t = ctx;
+
+	return t->inner.zeroout(t->inner.ctx, off, len);
+}
+
+/* Puts t between the file system and be when the variable asks. */
+static void
+stop_trigger_wrap(struct stop_trigger *t, struct rk_runtime *rt,
+                  struct fs_ext2_backend *be)
+{
+	const char *s = getenv("RUMPFS_TEST_STOP_AFTER_COMMIT");
+	char *end;
+
+	if (s == NULL || *s == '\0')
+		return;
+	t->countdown = strtoul(s, &end, 10);
+	if (*end != '\0' || t->countdown == 0)
+		return;
+	t->inner = *be;
+	t->rt = rt;
+	be->ctx = t;
+	be->read = trig_read;
+	be->write = trig_write;
+	be->flush = trig_flush;
+	be->discard = t->inner.discard ? trig_discard : NULL;
+	be->zeroout = t->inner.zeroout ? trig_zeroout : NULL;
+}
+#endif
+
 int
 main(int argc, char **argv)
 {
 	struct options opts = { 0 };
 	struct rk_runtime_opts rtopts = { .name = "rumpfs" };
 	struct rump_server_opts sopts = { 0 };
-	struct signal_waiter waiter = { 0 };
-	struct fs_ext2_backend be = { 0 };
+	struct rump_driver_stopper *stopper = NULL;
+	struct stop_ctx stop_ctx;
+	struct fs_ext2_backend be = { 0 }, mount_be;
+#ifdef RUMP_TEST_TRIGGERS
+	struct stop_trigger trigger = { 0 };
+#endif
 	struct fs_ext2_mount_opts mopts = { 0 };
 	struct rk_runtime *rt = NULL;
 	struct disk_backend *db = NULL;
@@ -298,11 +281,11 @@ main(int argc, char **argv)
 	status = 1;
 
 	/* Before any thread exists, so that they all inherit the mask. */
-	sigemptyset(&waiter.set);
-	sigaddset(&waiter.set, SIGTERM);
-	sigaddset(&waiter.set, SIGINT);
-	sigaddset(&waiter.set, SIGUSR1);
-	pthread_sigmask(SIG_BLOCK, &waiter.set, NULL);
+	if ((error = rump_driver_signals_block()) != 0) {
+		fprintf(stderr, "rumpfs: cannot block signals: %s\n",
+		        strerror(error));
+		return 1;
+	}
 
 	error = rk_runtime_create(&rtopts, &rt);
 	if (error) {
@@ -320,10 +303,14 @@ main(int argc, char **argv)
 		goto out;
 	}
 	have_be = true;
+	mount_be = be;
+#ifdef RUMP_TEST_TRIGGERS
+	stop_trigger_wrap(&trigger, rt, &mount_be);
+#endif
 	mopts.read_only = opts.read_only;
 	mopts.name = opts.device ? opts.device : opts.image;
 	mopts.cache_bytes = (size_t)opts.cache_mb << 20;
-	error = fs_ext2_mount(&be, &mopts, &fs, why, sizeof(why));
+	error = fs_ext2_mount(&mount_be, &mopts, &fs, why, sizeof(why));
 	if (error) {
 		rk_err(rt, "cannot mount %s: %s", mopts.name, why);
 		goto out;
@@ -338,10 +325,14 @@ main(int argc, char **argv)
 		goto out;
 	}
 
-	error = open_listener(rt, &opts, path, sizeof(path), &listen_fd,
-	                      &own_socket);
-	if (error)
+	error = rump_driver_listen("fs", opts.socket_path, path,
+	                           sizeof(path), &listen_fd, &own_socket);
+	if (error) {
+		rk_err(rt, "cannot listen on %s: %s", opts.socket_path ?
+		       opts.socket_path : "the runtime directory",
+		       strerror(error));
 		goto out;
+	}
 	sopts.listen_fd = listen_fd;
 	sopts.path = NULL;
 	sopts.boot_id = rk_runtime_boot_id(rt);
@@ -353,7 +344,7 @@ main(int argc, char **argv)
 		goto out;
 	}
 	if (opts.pidfile != NULL) {
-		if ((error = write_pidfile(opts.pidfile)) != 0) {
+		if ((error = rump_driver_pidfile(opts.pidfile)) != 0) {
 			rk_err(rt, "cannot write %s: %s", opts.pidfile,
 			       strerror(error));
 			goto out;
@@ -361,11 +352,9 @@ main(int argc, char **argv)
 		own_pidfile = true;
 	}
 
-	waiter.server = server;
-	waiter.rt = rt;
-	error = pthread_create(&waiter.thread, NULL, signal_waiter_main,
-	                       &waiter);
-	if (error) {
+	stop_ctx = (struct stop_ctx){ rt, server };
+	if ((error = rump_driver_stopper_start(stop_serving, &stop_ctx,
+	                                       &stopper)) != 0) {
 		rk_err(rt, "cannot start the signal thread: %s",
 		       strerror(error));
 		goto out;
@@ -373,7 +362,7 @@ main(int argc, char **argv)
 
 	/* Everything is open: from here on it needs no privilege. */
 	if ((error = rump_supervised_confine(sup, RUMP_CONFINE_FS)) != 0)
-		goto stop_waiter;
+		goto out;
 	rk_info(rt, "serving %s (%s%s) on %s, boot id %016" PRIx64,
 	        mopts.name, opts.read_only ? "read-only " : "",
 	        opts.device ? "device" : "image", path, sopts.boot_id);
@@ -387,12 +376,8 @@ main(int argc, char **argv)
 		rk_err(rt, "server failed: %s", strerror(error));
 	else
 		status = 0;
-stop_waiter:
-	/* Wakes the waiter if the server stopped on its own. */
-	pthread_kill(waiter.thread, SIGUSR1);
-	pthread_join(waiter.thread, NULL);
-
 out:
+	rump_driver_stopper_end(stopper);
 	rump_supervised_close(sup);
 	/* Sessions end first (their requests complete on the worker), then
 	 * the worker stops, then the file system is flushed and closed. */

@@ -99,13 +99,35 @@ ssv "$RUMPD_DIR/sb-encrypt.img" feature_incompat $(( incompat | 0x10000 ))
 try_image sb-encrypt --ro
 grep -q 'unsupported incompatible features 0x10000' \
 	"$RUMPD_DIR/sb-encrypt.log" || fail "encryption not refused by name"
-# A journal that needs recovery: read-write refused, read-only served.
+# The journal.  needs_recovery over an empty log: served, and cleared by
+# a clean unmount.
 mutate recover
 debugfs -w -R "feature needs_recovery" "$RUMPD_DIR/recover.img" >/dev/null 2>&1
 try_image recover
-grep -q 'journal needs recovery' "$RUMPD_DIR/recover.log" ||
-	fail "needs_recovery not explained"
-try_image recover --ro
+fsck_clean "$RUMPD_DIR/recover.img"
+# A damaged journal superblock: read-write refused, read-only served
+# (without the journal).
+jsb=$(( $(block_of "bmap <8> 0") * BS ))
+mutate jsb-magic
+debugfs -w -R "feature needs_recovery" "$RUMPD_DIR/jsb-magic.img" >/dev/null 2>&1
+poke "$RUMPD_DIR/jsb-magic.img" "$jsb" 4 00
+try_image jsb-magic
+grep -q 'journal superblock is damaged' "$RUMPD_DIR/jsb-magic.log" ||
+	fail "a damaged journal superblock not explained"
+try_image jsb-magic --ro
+# A log start pointing at nothing valid (zeroes): no transaction replays.
+mutate jsb-start
+debugfs -w -R "feature needs_recovery" "$RUMPD_DIR/jsb-start.img" >/dev/null 2>&1
+poke "$RUMPD_DIR/jsb-start.img" $(( jsb + 0x1f )) 1 01
+try_image jsb-start --ro
+try_image jsb-start
+fsck_clean "$RUMPD_DIR/jsb-start.img"
+# Absurd geometry: the log's first block past its end.
+mutate jsb-first
+poke "$RUMPD_DIR/jsb-first.img" $(( jsb + 0x14 )) 4 7f
+try_image jsb-first
+grep -q 'journal superblock is damaged' "$RUMPD_DIR/jsb-first.log" ||
+	fail "a journal's bad geometry not explained"
 
 # Group descriptors (block 1 with 4 KiB blocks).
 mutate gdt-ff; poke "$RUMPD_DIR/gdt-ff.img" $((BS)) 256 ff
