@@ -8,6 +8,18 @@
  * flight at once.  When rumpdisk restarts, the session is reconnected and
  * the device opened again, and the request is retried: a disk restart
  * shows as a delay.
+ *
+ * Read-ahead: libext2fs asks for one range at a time and waits, so
+ * without help a sequential reader keeps the disk at queue depth 1 and
+ * pays its whole latency per read (rumpdisk reads with O_DIRECT, so no
+ * host page cache reads ahead for us).  Large reads that continue where
+ * an earlier one ended (file data in extents is contiguous on disk) make
+ * a stream; a stream keeps a window of asynchronous reads going ahead of
+ * it, in slots of their own in the shared area, and a later read takes
+ * what it can from them.  A slot only ever holds what the disk holds:
+ * every write, discard or write_zeroes drops the slots it overlaps before
+ * it is sent, a failed read-ahead is dropped (the real read then reports
+ * its own error), and a new session drops them all.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -25,19 +37,50 @@
 #define CHUNKS 4                 /* requests in flight */
 #define RECONNECT_MS 30000
 
-struct disk_backend {
-	struct rump_client *client;
-	char device[RUMP_NAME_MAX];
-	uint32_t mode;
-	uint64_t handle;
-	bool opened;
-	unsigned char *buf;          /* CHUNKS * CHUNK in the shared area */
-};
+#define RA_SLOTS 8               /* read-ahead slots of CHUNK bytes */
+#define RA_STREAMS 4             /* sequential readers followed at once */
+/* Smaller reads (metadata) neither start nor extend a stream. */
+#define RA_MIN_READ (64u << 10)
+/* A stream not read for this many large reads is done: it no longer
+ * takes a share of the slots. */
+#define RA_IDLE_READS 8
 
 struct chunk_req {
 	struct rump_request req;
 	int64_t result;
 	bool done;
+};
+
+struct ra_slot {
+	struct chunk_req c;
+	uint64_t off;
+	uint32_t len;
+	bool sent;                   /* submitted, completion not yet seen */
+	bool valid;                  /* holds (or will) the disk's bytes */
+	unsigned stream;
+};
+
+struct ra_stream {
+	uint64_t from;               /* where its latest read started */
+	uint64_t next;               /* where its next read should start */
+	uint64_t ahead;              /* read ahead up to here */
+	uint64_t window;             /* bytes to keep in flight past next */
+	uint64_t used;               /* clock of its last read */
+	bool live;
+};
+
+struct disk_backend {
+	struct rump_client *client;
+	char device[RUMP_NAME_MAX];
+	uint32_t mode;
+	uint64_t handle;
+	uint64_t size;
+	bool opened;
+	unsigned char *buf;          /* CHUNKS * CHUNK in the shared area */
+	unsigned char *ra_buf;       /* RA_SLOTS * CHUNK in the shared area */
+	struct ra_slot slots[RA_SLOTS];
+	struct ra_stream streams[RA_STREAMS];
+	uint64_t clock;
 };
 
 static void
@@ -171,24 +214,279 @@ range_op(struct disk_backend *db, uint16_t op, uint64_t off, uint64_t len)
 	return 0;
 }
 
+
+/* ---- read-ahead -------------------------------------------------------- */
+
+static unsigned char *
+slot_data(struct disk_backend *db, const struct ra_slot *s)
+{
+	return db->ra_buf + (size_t)(s - db->slots) * CHUNK;
+}
+
+/* Notes a completion the reaper has delivered: a failed or short
+ * read-ahead simply holds nothing. */
+static void
+slot_settle(struct ra_slot *s)
+{
+	if (!s->sent || !s->c.done)
+		return;
+	s->sent = false;
+	if (s->c.result != (int64_t)s->len)
+		s->valid = false;
+}
+
+static bool
+slot_busy(struct ra_slot *s)
+{
+	slot_settle(s);
+	return s->sent;
+}
+
+/*
+ * Forgets every slot overlapping [off, off + len), before a write there
+ * goes out: a read-ahead still in flight may return the old bytes or the
+ * new, so neither may be served.  Its buffer stays busy until it lands.
+ */
+static void
+ra_invalidate(struct disk_backend *db, uint64_t off, uint64_t len)
+{
+	for (unsigned i = 0; i < RA_SLOTS; i++) {
+		struct ra_slot *s = &db->slots[i];
+
+		if (s->valid && s->off < off + len && off < s->off + s->len)
+			s->valid = false;
+	}
+	/* A stream whose window lost a piece reads it ahead again. */
+	for (unsigned i = 0; i < RA_STREAMS; i++) {
+		struct ra_stream *st = &db->streams[i];
+
+		if (st->live && off < st->ahead && off + len > st->next)
+			st->ahead = st->next > off ? st->next : off;
+	}
+}
+
+static void
+ra_drop_all(struct disk_backend *db)
+{
+	for (unsigned i = 0; i < RA_SLOTS; i++)
+		db->slots[i].valid = false;
+	memset(db->streams, 0, sizeof(db->streams));
+}
+
+/*
+ * A slot for read-ahead on behalf of stream: a free one, else one another
+ * stream filled and has not yet read, from the stream idle longest.
+ * NULL when all are in flight or the stream's own.
+ */
+static struct ra_slot *
+ra_slot_get(struct disk_backend *db, unsigned stream)
+{
+	struct ra_slot *victim = NULL;
+	uint64_t oldest = UINT64_MAX;
+
+	for (unsigned i = 0; i < RA_SLOTS; i++) {
+		struct ra_slot *s = &db->slots[i];
+		uint64_t used;
+
+		if (slot_busy(s))
+			continue;
+		if (!s->valid)
+			return s;
+		if (s->stream == stream) {
+			/* Skipped over by its reader: nobody comes back. */
+			if (s->off + s->len <= db->streams[stream].from)
+				return s;
+			continue;
+		}
+		used = db->streams[s->stream].live
+		       ? db->streams[s->stream].used : 0;
+		if (used < oldest) {
+			oldest = used;
+			victim = s;
+		}
+	}
+	return victim;
+}
+
+/*
+ * The stream a read of [off, off + len) continues: one it lies in, from
+ * a window behind where the stream has got to (FUSE may deliver a
+ * reader's requests a little out of order) to where it has read ahead.
+ * Otherwise the read starts a stream, in place of the one idle longest.
+ */
+static unsigned
+ra_stream_for(struct disk_backend *db, uint64_t off, uint64_t len,
+              bool *cont)
+{
+	unsigned i, lru = 0;
+
+	for (i = 0; i < RA_STREAMS; i++) {
+		struct ra_stream *st = &db->streams[i];
+
+		if (st->live && off <= st->ahead &&
+		    off + len + st->window >= st->next) {
+			*cont = true;
+			st->from = off;
+			if (st->next < off + len)
+				st->next = off + len;
+			return i;
+		}
+		if (!st->live || (db->streams[lru].live &&
+		                  st->used < db->streams[lru].used))
+			lru = i;
+	}
+	/* The stream replaced leaves its slots to others. */
+	for (i = 0; i < RA_SLOTS; i++)
+		if (db->slots[i].stream == lru)
+			db->slots[i].valid = false;
+	db->streams[lru] = (struct ra_stream){
+		.from = off, .next = off + len, .ahead = off + len,
+		.live = true,
+	};
+	*cont = false;
+	return lru;
+}
+
+/* Grows the stream's window and sends read-ahead to fill it. */
+static void
+ra_advance(struct disk_backend *db, unsigned stream, uint64_t len)
+{
+	struct ra_stream *st = &db->streams[stream];
+	uint64_t cap = (uint64_t)RA_SLOTS * CHUNK, end;
+	unsigned active = 0;
+
+	for (unsigned i = 0; i < RA_STREAMS; i++)
+		active += db->streams[i].live &&
+		          db->clock - db->streams[i].used <= RA_IDLE_READS;
+	/* Readers side by side share the slots rather than take each
+	 * other's before they are read. */
+	cap /= active;
+	st->window = st->window == 0 ? 2 * len : 2 * st->window;
+	if (st->window > cap)
+		st->window = cap;
+	if (st->window < len)
+		st->window = len;
+	if (st->ahead < st->next)
+		st->ahead = st->next;
+	end = st->next + st->window;
+	if (end > db->size)
+		end = db->size;
+	while (st->ahead < end) {
+		uint32_t n = end - st->ahead > CHUNK ? CHUNK
+		                                     : (uint32_t)(end - st->ahead);
+		struct ra_slot *s = ra_slot_get(db, stream);
+
+		if (s == NULL)
+			return;
+		prep(db, &s->c, RUMP_DISK_OP_READ, st->ahead, n);
+		s->c.req.sqe.buf =
+		    rump_client_buf_offset(db->client, slot_data(db, s));
+		s->off = st->ahead;
+		s->len = n;
+		s->stream = stream;
+		s->valid = false;
+		if (rump_client_submit(db->client, &s->c.req) != 0)
+			return;         /* the reads themselves will say why */
+		s->sent = true;
+		s->valid = true;
+		st->ahead += n;
+	}
+}
+
+/* The valid slot holding the byte at pos, or NULL. */
+static struct ra_slot *
+ra_find(struct disk_backend *db, uint64_t pos)
+{
+	for (unsigned i = 0; i < RA_SLOTS; i++) {
+		struct ra_slot *s = &db->slots[i];
+
+		if (s->valid && s->off <= pos && pos - s->off < s->len)
+			return s;
+	}
+	return NULL;
+}
+
+/*
+ * A read: what the slots hold (waiting for what is still in flight),
+ * the rest from the disk, the stream's read-ahead sent first so that the
+ * disk works on both at once.
+ */
+static int
+ra_read(struct disk_backend *db, uint64_t off, unsigned char *data,
+        uint64_t len)
+{
+	uint64_t pos = off, end = off + len;
+	struct ra_slot *s;
+	unsigned stream;
+	bool cont;
+	int r;
+
+	if (len >= RA_MIN_READ) {
+		stream = ra_stream_for(db, off, len, &cont);
+		db->streams[stream].used = ++db->clock;
+		if (cont)
+			ra_advance(db, stream, len);
+	}
+	while (pos < end && (s = ra_find(db, pos)) != NULL) {
+		uint64_t n;
+
+		while (slot_busy(s))
+			if ((r = rump_client_reap(db->client, UINT64_MAX)) < 0)
+				break;
+		slot_settle(s);
+		if (!s->valid || s->sent)
+			break;
+		n = s->off + s->len - pos;
+		if (n > end - pos)
+			n = end - pos;
+		memcpy(data + (pos - off), slot_data(db, s) + (pos - s->off), n);
+		pos += n;
+		/* Read through: sequential readers do not come back. */
+		if (pos == s->off + s->len)
+			s->valid = false;
+	}
+	if (pos < end)
+		return transfer(db, RUMP_DISK_OP_READ, pos, data + (pos - off),
+		                end - pos);
+	return 0;
+}
+
+/* Before the session goes: no completion may land in a freed slot. */
+static void
+ra_drain(struct disk_backend *db)
+{
+	while (rump_client_in_flight(db->client) > 0)
+		if (rump_client_reap(db->client, UINT64_MAX) < 0)
+			break;
+	for (unsigned i = 0; i < RA_SLOTS; i++)
+		slot_settle(&db->slots[i]);
+}
+
 static int
 do_io(struct disk_backend *db, uint16_t op, uint64_t off, void *data,
       uint64_t len)
 {
 	int error, attempt;
 
+	if (op == RUMP_DISK_OP_WRITE || op == RUMP_DISK_OP_DISCARD ||
+	    op == RUMP_DISK_OP_WRITE_ZEROES)
+		ra_invalidate(db, off, len);
 	for (attempt = 0;; attempt++) {
-		if (op == RUMP_DISK_OP_READ || op == RUMP_DISK_OP_WRITE)
+		if (op == RUMP_DISK_OP_READ)
+			error = ra_read(db, off, data, len);
+		else if (op == RUMP_DISK_OP_WRITE)
 			error = transfer(db, op, off, data, len);
 		else
 			error = range_op(db, op, off, len);
 		if (error != ECONNRESET || attempt > 0)
 			return error;
 		/* rumpdisk restarted: what it acknowledged is on its disk,
-		 * so the request is safe to send again on a new session. */
-		if ((error = rump_client_reconnect(db->client,
-		                                   RECONNECT_MS)) != 0 ||
-		    (error = open_device(db, NULL)) != 0)
+		 * so the request is safe to send again on a new session.
+		 * The reconnect fails the read-ahead still in flight. */
+		error = rump_client_reconnect(db->client, RECONNECT_MS);
+		ra_drain(db);
+		ra_drop_all(db);
+		if (error != 0 || (error = open_device(db, NULL)) != 0)
 			return error == ETIMEDOUT ? EIO : error;
 	}
 }
@@ -233,7 +531,7 @@ disk_backend_open(const char *service, const char *device, bool read_only,
 		.service_kind = RUMP_SERVICE_DISK,
 		.client_name = "rumpfs",
 		.sq_entries = 64,
-		.buf_size = (size_t)CHUNKS * CHUNK,
+		.buf_size = (size_t)(CHUNKS + RA_SLOTS) * CHUNK,
 	};
 	struct rump_disk_info info;
 	struct disk_backend *db;
@@ -264,7 +562,9 @@ disk_backend_open(const char *service, const char *device, bool read_only,
 		goto fail;
 	}
 	db->buf = rump_client_buf_alloc(db->client, (size_t)CHUNKS * CHUNK);
-	if (db->buf == NULL) {
+	db->ra_buf = rump_client_buf_alloc(db->client,
+	                                   (size_t)RA_SLOTS * CHUNK);
+	if (db->buf == NULL || db->ra_buf == NULL) {
 		error = ENOMEM;
 		snprintf(why, cap, "no room in the shared area");
 		goto fail;
@@ -287,6 +587,7 @@ disk_backend_open(const char *service, const char *device, bool read_only,
 		         info.sector_size);
 		goto fail;
 	}
+	db->size = info.size;
 	*be = (struct fs_ext2_backend){
 		.ctx = db,
 		.size = info.size,
@@ -311,6 +612,7 @@ disk_backend_close(struct disk_backend *db)
 	if (db == NULL)
 		return;
 	if (db->client != NULL) {
+		ra_drain(db);
 		if (db->opened)
 			rump_client_call(db->client, RUMP_DISK_MSG_CLOSE,
 			                 &db->handle, sizeof(db->handle), NULL, 0,
