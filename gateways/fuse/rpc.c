@@ -22,9 +22,14 @@
  *
  * Handles: an object created since the last COMMIT is created again by
  * the replay, and may come back under another handle.  The replay records
- * each such change (a remap, tagged with the replay pass); later log
- * entries, the node table and re-issued requests built before that pass
- * are rewritten through it.
+ * each such change (a remap); later log entries are sent through the
+ * remaps found so far.  Only a pass that reaches the end of the log
+ * publishes them (tagged with the pass): it rewrites the log, the node
+ * table, and re-issued requests built before it.  A pass cut short by
+ * another death leaves no trace, so that every handle the gateway holds
+ * always names an object of one and the same world: were the log half
+ * rewritten, the next pass would mistake the other half's handles for
+ * names of objects they do not name, and lose their changes.
  *
  * The log is bounded (bytes and entries): a change that would overflow it
  * commits first.  Writes keep their shared buffers, so a replayed write
@@ -122,6 +127,55 @@ static unsigned req_handles(uint16_t op, size_t len, size_t off[2])
 
 /* ---- remaps ----------------------------------------------------------- */
 
+/* The remaps a pass found so far, not yet published. */
+struct pending {
+	struct remap *v;
+	size_t n, cap;
+};
+
+static void pending_fh(const struct pending *p, struct rump_fh *fh)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		if (fh_eq(&p->v[i].from, fh)) {
+			fh->ino = p->v[i].to.ino;
+			fh->gen = p->v[i].to.gen;
+			return;
+		}
+	}
+}
+
+static void pending_req(const struct pending *p, uint16_t op,
+                        unsigned char *req, size_t len)
+{
+	struct rump_fh fh;
+	size_t off[2];
+	unsigned n = req_handles(op, len, off);
+
+	for (unsigned i = 0; i < n; i++) {
+		memcpy(&fh, req + off[i], sizeof fh);
+		pending_fh(p, &fh);
+		memcpy(req + off[i], &fh, sizeof fh);
+	}
+}
+
+static int pending_add(struct pending *p, const struct rump_fh *from,
+                       const struct rump_fh *to)
+{
+	struct remap *m;
+
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? p->cap * 2 : 64;
+
+		m = realloc(p->v, cap * sizeof *m);
+		if (m == NULL)
+			return ENOMEM;
+		p->v = m;
+		p->cap = cap;
+	}
+	p->v[p->n++] = (struct remap){ .from = *from, .to = *to };
+	return 0;
+}
+
 /* Rewrites fh through the remaps of the passes after pass; at most one
  * per pass, since a pass maps names of one world to the next.  Under the
  * gate. */
@@ -154,23 +208,39 @@ static void remap_req(const struct gw *gw, uint64_t pass, uint16_t op,
 	}
 }
 
-static int remap_add(struct gw *gw, const struct rump_fh *from,
-                     const struct rump_fh *to, uint64_t pass)
+/* Makes room for n more published remaps. */
+static int remap_reserve(struct gw *gw, size_t n)
 {
 	struct remap *m;
+	size_t cap = gw->capremaps ? gw->capremaps : 64;
 
-	if (gw->nremaps == gw->capremaps) {
-		size_t cap = gw->capremaps ? gw->capremaps * 2 : 64;
-
-		m = realloc(gw->remaps, cap * sizeof *m);
-		if (m == NULL)
-			return ENOMEM;
-		gw->remaps = m;
-		gw->capremaps = cap;
-	}
-	gw->remaps[gw->nremaps++] = (struct remap){ .from = *from, .to = *to,
-	                                            .pass = pass };
+	while (cap - gw->nremaps < n)
+		cap *= 2;
+	if (cap == gw->capremaps)
+		return 0;
+	m = realloc(gw->remaps, cap * sizeof *m);
+	if (m == NULL)
+		return ENOMEM;
+	gw->remaps = m;
+	gw->capremaps = cap;
 	return 0;
+}
+
+/*
+ * A request meeting ESTALE may have been built from the node table just
+ * before a replay published its remaps (the table is read without the
+ * gate), so its pass says nothing of its handles.  Takes each handle that
+ * a remap renames on to the newest name of its object; false if none.
+ */
+static bool remap_stale(const struct gw *gw, struct rump_fh *fh)
+{
+	for (size_t i = gw->nremaps; i-- > 0;) {
+		if (fh_eq(&gw->remaps[i].from, fh)) {
+			remap_fh(gw, gw->remaps[i].pass - 1, fh);
+			return true;
+		}
+	}
+	return false;
 }
 
 /* ---- shared buffers --------------------------------------------------- */
@@ -279,17 +349,21 @@ static int64_t exec_direct(struct gw *gw, uint16_t op, void *buf,
 	return rump_client_exec(gw->client, &sqe, aux);
 }
 
-static int replay_write(struct gw *gw, struct log_entry *e)
+static int replay_write(struct gw *gw, const struct log_entry *e,
+                        const struct pending *p)
 {
+	struct rump_fh fh = e->fh;
 	struct rump_sqe sqe = {
 		.opcode = RUMP_FS_OP_WRITE,
 		.len = (uint32_t)e->len,
-		.handle = e->fh.ino,
 		.offset = e->off,
 		.buf = rump_client_buf_offset(gw->client, e->buf),
-		.arg = { e->fh.gen },
 	};
 	int64_t r;
+
+	pending_fh(p, &fh);
+	sqe.handle = fh.ino;
+	sqe.arg[0] = fh.gen;
 
 	r = rump_client_exec(gw->client, &sqe, NULL);
 	if (r < 0)
@@ -303,7 +377,8 @@ static int replay_write(struct gw *gw, struct log_entry *e)
  * back part of its cache).  Looks the name up.
  */
 static int replay_lookup(struct gw *gw, const struct log_entry *e,
-                         void *scratch, struct rump_fh *made)
+                         const struct pending *p, void *scratch,
+                         struct rump_fh *made)
 {
 	struct rump_fs_create_req c;
 	struct rump_fs_req l = { 0 };
@@ -317,6 +392,7 @@ static int replay_lookup(struct gw *gw, const struct log_entry *e,
 	                                                  c.name_len)
 		return EIO;
 	l.fh = c.dir;
+	pending_fh(p, &l.fh);
 	l.name_len = c.name_len;
 	memcpy(scratch, &l, sizeof l);
 	memcpy((char *)scratch + sizeof l, e->req + sizeof c, c.name_len);
@@ -348,9 +424,9 @@ static bool already_done(uint16_t op, int err)
 }
 
 /* Replays a change other than a WRITE; scratch is REPLAY_BUF bytes of
- * the shared area. */
-static int replay_change(struct gw *gw, struct log_entry *e, void *scratch,
-                         uint64_t pass)
+ * the shared area.  What it made under another handle joins p. */
+static int replay_change(struct gw *gw, const struct log_entry *e,
+                         void *scratch, struct pending *p)
 {
 	struct rump_fh made;
 	int64_t r;
@@ -359,11 +435,12 @@ static int replay_change(struct gw *gw, struct log_entry *e, void *scratch,
 	if (e->req_len > REPLAY_BUF)
 		return EIO;
 	memcpy(scratch, e->req, e->req_len);
+	pending_req(p, e->op, scratch, e->req_len);
 	r = exec_direct(gw, e->op, scratch, REPLAY_BUF, NULL);
 	if (r < 0) {
 		err = (int)-r;
 		if (op_makes(e->op) && err == EEXIST)
-			err = replay_lookup(gw, e, scratch, &made);
+			err = replay_lookup(gw, e, p, scratch, &made);
 		else if (already_done(e->op, err))
 			return 0;
 		if (err != 0)
@@ -374,28 +451,28 @@ static int replay_change(struct gw *gw, struct log_entry *e, void *scratch,
 		memcpy(&made, scratch, sizeof made);
 		made.reserved = 0;
 	}
-	if (op_makes(e->op) && !fh_eq(&made, &e->made)) {
-		if ((err = remap_add(gw, &e->made, &made, pass)) != 0)
-			return err;
-		e->made = made;
-	}
+	if (op_makes(e->op) && !fh_eq(&made, &e->made))
+		return pending_add(p, &e->made, &made);
 	return 0;
 }
 
 /*
- * Replays every entry whose verifier is not verifier, oldest first, and
- * stamps it with verifier.  An entry that cannot take effect any more
- * (its file was removed before the crash: ESTALE) leaves the log, and so
- * does one the server refuses (said in the log: it is lost).  Under the
- * gate held for writing: nothing else is in flight.  Returns ECONNRESET
- * if the server died again (the caller reconnects and replays anew).
+ * Replays every entry whose verifier is not verifier, oldest first; when
+ * the whole log went through, publishes the pass (see the top) and stamps
+ * every entry with verifier.  An entry that cannot take effect any more
+ * leaves the log, said in the log: a change that was acknowledged and is
+ * lost.  The handle that fails (ESTALE) is one that the server no longer
+ * knows although the log made it: its file was removed since, durably,
+ * by a later change in the log that the server wrote back before it
+ * died.  Under the gate held for writing: nothing else is in flight.
+ * Returns ECONNRESET if the server died again (the caller reconnects and
+ * replays anew, from the same handles).
  */
 static int log_replay(struct gw *gw, uint64_t verifier)
 {
 	struct log_entry **pp, *e;
+	struct pending p = { 0 };
 	unsigned sent = 0, dropped = 0;
-	uint64_t pass = ++gw->remap_pass;
-	size_t first_remap = gw->nremaps;
 	void *scratch;
 	int err = 0;
 
@@ -404,28 +481,22 @@ static int log_replay(struct gw *gw, uint64_t verifier)
 		buf_wait(gw);
 	pthread_mutex_lock(&gw->log_lock);
 	for (pp = &gw->log_head; (e = *pp) != NULL;) {
-		/* Entries name objects as the previous pass left them;
-		 * this pass may rename some. */
-		if (e->op == RUMP_FS_OP_WRITE)
-			remap_fh(gw, pass - 1, &e->fh);
-		else
-			remap_req(gw, pass - 1, e->op, e->req, e->req_len);
 		if (e->verifier == verifier) {
 			pp = &e->next;
 			continue;
 		}
 		if (e->op == RUMP_FS_OP_WRITE)
-			err = replay_write(gw, e);
+			err = replay_write(gw, e, &p);
 		else
-			err = replay_change(gw, e, scratch, pass);
-		if (err == ECONNRESET)
+			err = replay_change(gw, e, scratch, &p);
+		if (err == ECONNRESET || err == ENOMEM)
 			break;
 		if (err != 0) {
-			if (err != ESTALE)
-				gw_log("replaying operation %u on inode %llu "
-				       "failed (%s): its change is lost",
-				       e->op, (unsigned long long)e->fh.ino,
-				       strerror(err));
+			gw_log("replaying operation %u on inode %llu "
+			       "failed (%s): its change is lost%s",
+			       e->op, (unsigned long long)e->fh.ino,
+			       strerror(err), err == ESTALE ?
+			       " (the file is gone)" : "");
 			*pp = e->next;
 			gw->log_bytes -= entry_bytes(e);
 			gw->log_count--;
@@ -434,20 +505,49 @@ static int log_replay(struct gw *gw, uint64_t verifier)
 			err = 0;
 			continue;
 		}
-		e->verifier = verifier;
 		sent++;
 		pp = &e->next;
 	}
+	if (err == 0)
+		err = remap_reserve(gw, p.n);
 	gw->log_tail = NULL;
-	for (e = gw->log_head; e != NULL; e = e->next)
+	for (e = gw->log_head; e != NULL; e = e->next) {
 		gw->log_tail = e;
+		if (err != 0)
+			continue;
+		if (e->op == RUMP_FS_OP_WRITE) {
+			pending_fh(&p, &e->fh);
+		} else {
+			pending_req(&p, e->op, e->req, e->req_len);
+			pending_fh(&p, &e->fh);
+			if (op_makes(e->op))
+				pending_fh(&p, &e->made);
+		}
+		e->verifier = verifier;
+	}
 	pthread_mutex_unlock(&gw->log_lock);
 	rump_client_buf_free(gw->client, scratch);
-	if (gw->nremaps > first_remap)
-		nodes_remap(&gw->nodes, gw->remaps + first_remap,
-		            gw->nremaps - first_remap);
-	gw_log("replayed %u uncommitted changes (%u dropped, %zu handles "
-	       "changed)", sent, dropped, gw->nremaps - first_remap);
+	if (err == 0) {
+		gw->remap_pass++;
+		for (size_t i = 0; i < p.n; i++) {
+			p.v[i].pass = gw->remap_pass;
+			gw->remaps[gw->nremaps++] = p.v[i];
+		}
+		if (p.n > 0)
+			nodes_remap(&gw->nodes, p.v, p.n);
+		gw_log("replayed %u uncommitted changes (%u dropped, %zu "
+		       "handles changed)", sent, dropped, p.n);
+	} else if (err == ECONNRESET) {
+		gw_log("replay cut short after %u changes: it starts over",
+		       sent);
+	} else {
+		/* The log can no longer be told apart from the server's
+		 * state: better no answers than wrong ones. */
+		gw_log("replay failed (%s): every change since the last "
+		       "COMMIT is lost; giving up", strerror(err));
+		gw->dead = true;
+	}
+	free(p.v);
 	return err;
 }
 
@@ -566,10 +666,39 @@ static int64_t log_done(struct gw *gw, struct attempt *a, int64_t r,
 	return r;
 }
 
+/* See remap_stale(); under the gate. */
+static bool attempt_stale(const struct gw *gw, struct attempt *a)
+{
+	struct rump_fh fh;
+	size_t off[2];
+	unsigned n;
+	bool moved = false;
+
+	if (a->op == RUMP_FS_OP_READ || a->op == RUMP_FS_OP_WRITE) {
+		fh = (struct rump_fh){ .ino = a->sqe.handle,
+		                       .gen = (uint32_t)a->sqe.arg[0] };
+		if (!remap_stale(gw, &fh))
+			return false;
+		a->sqe.handle = fh.ino;
+		a->sqe.arg[0] = fh.gen;
+		return true;
+	}
+	n = req_handles(a->op, a->req_len, off);
+	for (unsigned i = 0; i < n; i++) {
+		memcpy(&fh, a->req + off[i], sizeof fh);
+		if (remap_stale(gw, &fh)) {
+			memcpy(a->req + off[i], &fh, sizeof fh);
+			moved = true;
+		}
+	}
+	return moved;
+}
+
 static int64_t run(struct gw *gw, struct attempt *a, uint64_t *aux,
                    bool *replayed)
 {
 	uint64_t epoch, pass = 0, x = 0;
+	unsigned stale_tries = 0;
 	bool again = false;
 	int64_t r;
 	int err;
@@ -604,6 +733,12 @@ static int64_t run(struct gw *gw, struct attempt *a, uint64_t *aux,
 		if (a->req_len > 0)
 			memcpy(a->buf, a->req, a->req_len);
 		r = rump_client_exec(gw->client, &a->sqe, &x);
+		/* Bounded: handles of two worlds may name each other. */
+		if (r == -ESTALE && stale_tries++ < 4 &&
+		    attempt_stale(gw, a)) {
+			pthread_rwlock_unlock(&gw->gate);
+			continue;
+		}
 		if (r != -ECONNRESET) {
 			r = log_done(gw, a, r, x);
 			pthread_rwlock_unlock(&gw->gate);

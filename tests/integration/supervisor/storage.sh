@@ -201,6 +201,15 @@ for (( n = 1; n <= $(cat rsync.rounds); n++ )); do
 	fi
 done
 
+# A change rumpfuse acknowledged and then could not replay is lost, even
+# where the copies above cannot show it (a later round may have rewritten
+# the file); rumpfuse says so on its log, which rumpd echoes.
+grep -q 'replayed [0-9]* uncommitted' rumpd.out ||
+	fail "rumpfuse never replayed its log: were its logs lost?"
+if grep -E 'change is lost|giving up' rumpd.out; then
+	fail "rumpfuse dropped acknowledged changes"
+fi
+
 # rumpd measures from the death (for a hung driver: the heartbeat's
 # verdict) to the answer to the new process's first request.  Each event
 # waited for its recovery, so the lines come in the schedule's order.
