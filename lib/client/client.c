@@ -315,6 +315,14 @@ static int area_create(struct rump_client *c)
 	            c->memfd, 0);
 	if (area == MAP_FAILED)
 		return errno;
+	/*
+	 * Huge pages where the host allows them for shared memory
+	 * (transparent_hugepage/shmem_enabled "advise"): a 1 MiB direct
+	 * transfer into 4 KiB pages needs 256 segments, more than a
+	 * virtio disk takes in one request; measured, that halves large
+	 * reads.  Advice only: refused, the area works the same.
+	 */
+	(void)madvise(area, c->layout.total, MADV_HUGEPAGE);
 	c->area = area;
 	return bufalloc_init(&c->bufs, c->layout.buf_size);
 }

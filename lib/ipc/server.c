@@ -339,6 +339,9 @@ static int ring_setup(struct rump_session *s, const void *body, size_t len,
 	            0);
 	if (area == MAP_FAILED)
 		return errno;
+	/* Pages are faulted in by whichever side touches them first: the
+	 * same advice as the client's (lib/client), for the same reason. */
+	(void)madvise(area, l.total, MADV_HUGEPAGE);
 
 	s->area = area;
 	s->layout = l;
