@@ -154,10 +154,14 @@ declare -A r
 for w in "${workloads[@]}"; do
 	set -- $w
 	echo "bench-disk: $1 bs=$2 qd=$3"
+	# Buffers on a 2 MiB boundary, so that "always" gives fio whole
+	# huge pages as our shared areas have.
 	r[$w,dlimit]=$( {
-		fio_run "$@" --filename="$direct" --direct=1 --ioengine=io_uring
+		fio_run "$@" --filename="$direct" --direct=1 --ioengine=io_uring \
+		    --iomem_align=2m
 		[ "$3" -gt 4 ] ||
-		fio_run "$@" --filename="$direct" --direct=1 --ioengine=psync
+		fio_run "$@" --filename="$direct" --direct=1 --ioengine=psync \
+		    --iomem_align=2m
 	} | best_of)
 	r[$w,native]=$(native_run "$@")
 	r[$w,drumpnbd]=$(nbd_run "nbd+unix:///wd0?socket=$work/rumpnbd.sock" "$@")
