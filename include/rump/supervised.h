@@ -112,6 +112,9 @@ struct rump_driver_stopper;
 typedef void (*rump_driver_stop_fn)(void *ctx, int sig);
 int rump_driver_stopper_start(rump_driver_stop_fn stop, void *ctx,
                               struct rump_driver_stopper **sp);
+/* The stop function of a driver whose main loop is rump_server_run():
+ * ctx is its struct rump_server. */
+void rump_driver_stop_server(void *server, int sig);
 /* Ends the thread without calling stop if no signal came; frees s (NULL is
  * fine).  Returns the signal that came, or 0. */
 int rump_driver_stopper_end(struct rump_driver_stopper *s);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "rump/ipc.h"
+#include "rump/server.h"
 #include "rump/supervised.h"
 
 static void
@@ -116,6 +117,13 @@ fail:
 		close(s->sig_fd);
 	free(s);
 	return error;
+}
+
+void
+rump_driver_stop_server(void *server, int sig)
+{
+	(void)sig;
+	rump_server_stop(server);
 }
 
 int

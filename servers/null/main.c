@@ -78,21 +78,6 @@ parse_options(int argc, char **argv, struct options *o, bool *help)
 	return 0;
 }
 
-struct stop_ctx {
-	struct rk_runtime *rt;
-	struct rump_server *server;
-};
-
-/* On the stopper's thread, at SIGTERM, SIGINT or SIGHUP. */
-static void
-stop_serving(void *arg, int sig)
-{
-	struct stop_ctx *ctx = arg;
-
-	rk_info(ctx->rt, "%s: stopping", strsignal(sig));
-	rump_server_stop(ctx->server);
-}
-
 /* What rumpd shows as this driver's work; the null service moves no data
  * that counts as bytes. */
 static void
@@ -116,7 +101,7 @@ main(int argc, char **argv)
 	struct rump_server *server = NULL;
 	struct rump_supervised *sup = NULL;
 	struct rump_driver_stopper *stopper = NULL;
-	struct stop_ctx stop_ctx;
+	int sig;
 	char path[PATH_MAX];
 	int listen_fd, error, status;
 	bool help, own_socket = false, own_pidfile = false;
@@ -178,8 +163,7 @@ main(int argc, char **argv)
 		}
 		own_pidfile = true;
 	}
-	stop_ctx = (struct stop_ctx){ rt, server };
-	if ((error = rump_driver_stopper_start(stop_serving, &stop_ctx,
+	if ((error = rump_driver_stopper_start(rump_driver_stop_server, server,
 	                                       &stopper)) != 0) {
 		rk_err(rt, "cannot start the signal thread: %s",
 		       strerror(error));
@@ -202,7 +186,8 @@ main(int argc, char **argv)
 	else
 		status = 0;
 out:
-	rump_driver_stopper_end(stopper);
+	if ((sig = rump_driver_stopper_end(stopper)) != 0)
+		rk_info(rt, "%s: stopping", strsignal(sig));
 	rump_supervised_close(sup);
 	if (ns != NULL)
 		null_service_shutdown(ns);

@@ -143,21 +143,11 @@ parse_options(int argc, char **argv, struct options *o, bool *help)
 	return 0;
 }
 
-/* What the stopper and the heartbeat's counters need. */
-struct stop_ctx {
+/* What the heartbeat's counters need. */
+struct counters_ctx {
 	struct rk_runtime *rt;
 	struct rump_server *server;
 };
-
-/* On the stopper's thread, at SIGTERM, SIGINT or SIGHUP. */
-static void
-stop_serving(void *arg, int sig)
-{
-	struct stop_ctx *ctx = arg;
-
-	rk_info(ctx->rt, "%s: stopping", strsignal(sig));
-	rump_server_stop(ctx->server);
-}
 
 static int
 add_disk_bytes(struct rk_device *dev, void *arg)
@@ -176,7 +166,7 @@ add_disk_bytes(struct rk_device *dev, void *arg)
 static void
 count_requests(void *arg, struct rump_supervised_counters *out)
 {
-	struct stop_ctx *ctx = arg;
+	struct counters_ctx *ctx = arg;
 	struct rump_server_stats st;
 	uint64_t bytes = 0;
 
@@ -242,7 +232,8 @@ main(int argc, char **argv)
 	struct rump_server *server = NULL;
 	struct rump_supervised *sup = NULL;
 	struct rump_driver_stopper *stopper = NULL;
-	struct stop_ctx stop_ctx;
+	int sig;
+	struct counters_ctx counters_ctx;
 	char path[PATH_MAX];
 	int listen_fd, error, status;
 	bool help, own_socket = false, own_pidfile = false;
@@ -304,8 +295,8 @@ main(int argc, char **argv)
 		}
 		own_pidfile = true;
 	}
-	stop_ctx = (struct stop_ctx){ rt, server };
-	if ((error = rump_driver_stopper_start(stop_serving, &stop_ctx,
+	counters_ctx = (struct counters_ctx){ rt, server };
+	if ((error = rump_driver_stopper_start(rump_driver_stop_server, server,
 	                                       &stopper)) != 0) {
 		rk_err(rt, "cannot start the signal thread: %s",
 		       strerror(error));
@@ -319,7 +310,7 @@ main(int argc, char **argv)
 	rk_info(rt, "serving disks on %s, boot id %016" PRIx64, path,
 	        sopts.boot_id);
 	if ((error = rump_supervised_ready(sup, sopts.boot_id,
-	                                   count_requests, &stop_ctx)) != 0)
+	                                   count_requests, &counters_ctx)) != 0)
 		rk_warn(rt, "cannot report READY to the supervisor: %s",
 		        strerror(error));
 
@@ -329,7 +320,8 @@ main(int argc, char **argv)
 	else
 		status = 0;
 out:
-	rump_driver_stopper_end(stopper);
+	if ((sig = rump_driver_stopper_end(stopper)) != 0)
+		rk_info(rt, "%s: stopping", strsignal(sig));
 	rump_supervised_close(sup);
 	if (server != NULL)
 		rump_server_destroy(server);

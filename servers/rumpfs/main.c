@@ -114,22 +114,6 @@ parse_options(int argc, char **argv, struct options *o, bool *help)
 	return 0;
 }
 
-/* What the stopper needs. */
-struct stop_ctx {
-	struct rk_runtime *rt;
-	struct rump_server *server;
-};
-
-/* On the stopper's thread, at SIGTERM, SIGINT or SIGHUP. */
-static void
-stop_serving(void *arg, int sig)
-{
-	struct stop_ctx *ctx = arg;
-
-	rk_info(ctx->rt, "%s: stopping", strsignal(sig));
-	rump_server_stop(ctx->server);
-}
-
 static void
 count_requests(void *ctx, struct rump_supervised_counters *out)
 {
@@ -255,7 +239,7 @@ main(int argc, char **argv)
 	struct rk_runtime_opts rtopts = { .name = "rumpfs" };
 	struct rump_server_opts sopts = { 0 };
 	struct rump_driver_stopper *stopper = NULL;
-	struct stop_ctx stop_ctx;
+	int sig;
 	struct fs_ext2_backend be = { 0 }, mount_be;
 #ifdef RUMP_TEST_TRIGGERS
 	struct stop_trigger trigger = { 0 };
@@ -352,8 +336,7 @@ main(int argc, char **argv)
 		own_pidfile = true;
 	}
 
-	stop_ctx = (struct stop_ctx){ rt, server };
-	if ((error = rump_driver_stopper_start(stop_serving, &stop_ctx,
+	if ((error = rump_driver_stopper_start(rump_driver_stop_server, server,
 	                                       &stopper)) != 0) {
 		rk_err(rt, "cannot start the signal thread: %s",
 		       strerror(error));
@@ -377,7 +360,8 @@ main(int argc, char **argv)
 	else
 		status = 0;
 out:
-	rump_driver_stopper_end(stopper);
+	if ((sig = rump_driver_stopper_end(stopper)) != 0)
+		rk_info(rt, "%s: stopping", strsignal(sig));
 	rump_supervised_close(sup);
 	/* Sessions end first (their requests complete on the worker), then
 	 * the worker stops, then the file system is flushed and closed. */
