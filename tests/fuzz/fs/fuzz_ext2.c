@@ -8,9 +8,18 @@
  * Seeds: small images, e.g.
  *   truncate -s 256K s.img && mkfs.ext4 -q -b 1024 -N 32 -O ^has_journal s.img
  * then a few files added with debugfs -w (write, mkdir, symlink, ea_set).
+ *
+ * Built with -DFUZZ_JOURNAL (fuzz_journal) the input is instead the start
+ * of the journal of one fixed image that needs recovery, so that every
+ * mount replays it: the journal is a parser of untrusted bytes too, and no
+ * image small enough to be an input has room for one.  scripts/fuzz.sh
+ * makes the image (FUZZ_JOURNAL_IMAGE) and says where its journal starts
+ * (FUZZ_JOURNAL_OFFSET, in bytes) and how far it is contiguous there
+ * (FUZZ_JOURNAL_LENGTH): longer inputs are left out.
  */
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -133,6 +142,54 @@ mutate(struct fs_ext2 *fs, const struct rump_fh *root)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+#ifdef FUZZ_JOURNAL
+static struct {
+	unsigned char *image;
+	size_t size;
+	size_t journal_off;
+	size_t journal_len;
+} base;
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	const char *path = getenv("FUZZ_JOURNAL_IMAGE");
+	const char *off = getenv("FUZZ_JOURNAL_OFFSET");
+	const char *jlen = getenv("FUZZ_JOURNAL_LENGTH");
+	FILE *f;
+	long len;
+
+	(void)argc;
+	(void)argv;
+	if (path == NULL || off == NULL || jlen == NULL) {
+		fprintf(stderr, "fuzz_journal: set FUZZ_JOURNAL_IMAGE, "
+		        "FUZZ_JOURNAL_OFFSET and FUZZ_JOURNAL_LENGTH "
+		        "(scripts/fuzz.sh does)\n");
+		exit(2);
+	}
+	if ((f = fopen(path, "rb")) == NULL || fseek(f, 0, SEEK_END) != 0 ||
+	    (len = ftell(f)) <= 0 || (size_t)len > IMAGE_MAX ||
+	    fseek(f, 0, SEEK_SET) != 0 ||
+	    (base.image = malloc((size_t)len)) == NULL ||
+	    fread(base.image, 1, (size_t)len, f) != (size_t)len) {
+		fprintf(stderr, "fuzz_journal: cannot read %s\n", path);
+		exit(2);
+	}
+	fclose(f);
+	base.size = (size_t)len;
+	base.journal_off = strtoull(off, NULL, 0);
+	base.journal_len = strtoull(jlen, NULL, 0);
+	if (base.journal_off >= base.size ||
+	    base.journal_len > base.size - base.journal_off) {
+		fprintf(stderr, "fuzz_journal: journal past the image\n");
+		exit(2);
+	}
+	return 0;
+}
+#endif
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -148,15 +205,28 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	unsigned budget;
 	char why[256];
 
-	if (size < 2048 || size > IMAGE_MAX)
+	const uint8_t *image = data;
+	uint8_t *staged = NULL;
+
+#ifdef FUZZ_JOURNAL
+	if (size > base.journal_len)
 		return 0;
+	if ((staged = malloc(base.size)) == NULL)
+		return 0;
+	memcpy(staged, base.image, base.size);
+	memcpy(staged + base.journal_off, data, size);
+	image = staged;
+	size = base.size;
+#endif
+	if (size < 2048 || size > IMAGE_MAX)
+		goto out;
 	/* Whole KiBs, as a disk would be. */
 	m.size = size & ~(size_t)1023;
 	if ((m.data = malloc(m.size)) == NULL)
-		return 0;
+		goto out;
 	be.size = m.size;
 	for (int rw = 0; rw < 2; rw++) {
-		memcpy(m.data, data, m.size);
+		memcpy(m.data, image, m.size);
 		opts.read_only = !rw;
 		if (fs_ext2_mount(&be, &opts, &fs, why, sizeof(why)) != 0)
 			continue;
@@ -168,5 +238,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fs_ext2_unmount(fs);
 	}
 	free(m.data);
+out:
+	free(staged);
 	return 0;
 }
